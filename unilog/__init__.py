@@ -1,0 +1,177 @@
+"""unilog: one experiment-logging API in front of every tracking backend.
+
+    run = unilog.init(project="demo", backends=["csv", "tensorboard"], config=cfg)
+    run.log({"train/loss": loss})          # tensors welcome: no device sync
+    run.log_artifact("model.pt", type="model", aliases=["best"])
+    run.finish()
+
+``import unilog`` is cheap: it imports no backend SDK, no torch, no numpy, no
+omegaconf, and loads its own machinery (pluggy included) on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from unilog.errors import (
+    ArtifactError,
+    BackendError,
+    BackendNotFound,
+    BackendNotInstalled,
+    ConfigError,
+    KeyCollisionError,
+    StepError,
+    UnilogError,
+    UnilogWarning,
+)
+from unilog.media import Histogram, Image, Media, Table, Text
+
+if TYPE_CHECKING:
+    from unilog.artifacts import Artifact
+    from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo
+    from unilog.hookspecs import hookimpl
+    from unilog.read import RunData, read_run
+    from unilog.runs import Run
+
+__all__ = [
+    "Artifact",
+    "ArtifactError",
+    "Backend",
+    "BackendError",
+    "BackendNotFound",
+    "BackendNotInstalled",
+    "Capabilities",
+    "ConfigError",
+    "Histogram",
+    "Image",
+    "KeyCollisionError",
+    "KeyRule",
+    "Media",
+    "Row",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "StepError",
+    "Table",
+    "Text",
+    "UnilogError",
+    "UnilogWarning",
+    "__version__",
+    "finish",
+    "hookimpl",
+    "init",
+    "log",
+    "log_artifact",
+    "read_run",
+    "run",
+    "use_artifact",
+]
+
+#: The current run: the one the latest ``init`` returned, until it finishes.
+run: Run | None = None
+
+_LAZY = {
+    "Artifact": "unilog.artifacts",
+    "Backend": "unilog.backend",
+    "Capabilities": "unilog.backend",
+    "KeyRule": "unilog.backend",
+    "Row": "unilog.backend",
+    "RunInfo": "unilog.backend",
+    "hookimpl": "unilog.hookspecs",
+    "Run": "unilog.runs",
+    "RunData": "unilog.read",
+    "read_run": "unilog.read",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use so that `import unilog` stays within its 50 ms budget.
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            return metadata.version("unilog")
+        except metadata.PackageNotFoundError:
+            return "0+unknown"
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'unilog' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def init(project: str | None = None, name: str | None = None, config: Any = None,
+         backends: Any = None, dir: str | None = None, tags: list[str] | None = None,
+         notes: str | None = None, group: str | None = None, mode: str | None = None,
+         id: str | None = None, resume: str | None = None, on_error: str = "warn",
+         *, rank_zero_only: bool = True) -> Run:
+    """Start a run that logs to every backend in ``backends``; it becomes ``unilog.run``.
+
+    :param project: groups runs; a folder under ``dir`` (``$UNILOG_PROJECT``, else "default").
+    :param name: display name (default: the run id).
+    :param config: dict, argparse.Namespace, dataclass or OmegaConf DictConfig;
+        secret-looking keys are redacted before any backend sees them.
+    :param backends: ``["wandb", "csv"]``, ``[{"name": "wandb", **options}]`` or
+        ``{"wandb": {...}}``; None reads ``$UNILOG_BACKENDS`` (comma-separated),
+        else ``["csv"]``. The CSV local record is always added.
+    :param dir: root of local files (``$UNILOG_DIR``, else ``./runs``); the run
+        lives in ``<dir>/<project>/<id>/``.
+    :param tags: labels for the run. :param notes: free text. :param group: groups related runs.
+    :param mode: "online", "offline" (no network anywhere) or "disabled" (no-ops);
+        None reads ``$UNILOG_MODE``, else "online".
+    :param id: the run id (default: 8 random characters); with ``resume`` it
+        continues an existing run.
+    :param resume: None (the id must be new), "allow" (continue if it exists)
+        or "must" (it must exist).
+    :param on_error: what a failing backend does: "warn", "raise" or "disable"
+        (see docs/errors.md).
+    :param rank_zero_only: under torch.distributed, ranks other than 0 get a
+        disabled run (pass False to log from every rank).
+    :raises BackendNotFound: for an unknown backend name.
+    :raises BackendNotInstalled: when a backend's SDK is missing (names the pip extra).
+    :raises ConfigError: for any other invalid argument.
+    """
+    global run
+    from unilog import settings
+    from unilog.runs import Run
+
+    resolved = settings.resolve(
+        project=project, name=name, config=config, backends=backends, dir=dir, tags=tags,
+        notes=notes, group=group, mode=mode, id=id, resume=resume, on_error=on_error,
+        rank_zero_only=rank_zero_only,
+    )
+    run = Run(resolved)
+    return run
+
+
+def _current() -> Run:
+    if run is None:
+        raise UnilogError("no active run: call unilog.init() first")
+    return run
+
+
+def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    """``unilog.run.log(...)`` on the current run."""
+    _current().log(data, step=step, commit=commit)
+
+
+def log_artifact(path: Any, name: str | None = None, type: str = "artifact",
+                 aliases: list[str] | None = None,
+                 metadata: dict[str, Any] | None = None) -> Artifact | None:
+    """``unilog.run.log_artifact(...)`` on the current run."""
+    return _current().log_artifact(path, name=name, type=type, aliases=aliases,
+                                   metadata=metadata)
+
+
+def use_artifact(ref: str) -> Artifact:
+    """``unilog.run.use_artifact(ref)`` on the current run."""
+    return _current().use_artifact(ref)
+
+
+def finish(exit_code: int = 0, timeout: float | None = None) -> dict[str, Any] | None:
+    """Finish the current run (a no-op when there is none)."""
+    if run is None:
+        return None
+    return run.finish(exit_code=exit_code, timeout=timeout)

@@ -1,0 +1,557 @@
+"""The local, versioned, content-addressed artifact store of one run.
+
+Everything lives under ``<run_dir>/artifacts/``::
+
+    objects/<sha256>          one blob per distinct file content, shared by every artifact
+    <name>/v<N>.json          the manifest of version N (files, digest, metadata, ...)
+    <name>/aliases.json       {"latest": N, "best": M, ...}; the authority on aliases
+    <name>/v<N>/files/        where ``Artifact.download()`` puts the files by default
+
+A version's ``digest`` is the sha256 of its sorted ``path NUL sha256 LF`` lines,
+so it depends on the files' names and contents only. Logging content whose
+digest equals the latest version's creates no new version: the new aliases are
+added to that version (as wandb does). An alias names exactly one version;
+``latest`` always names the newest.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unilog.errors import ArtifactError
+
+__all__ = [
+    "ARTIFACT_NAME_RULE",
+    "Artifact",
+    "ArtifactFile",
+    "ArtifactStore",
+    "find_artifact",
+    "parse_ref",
+    "validate_name",
+]
+
+ARTIFACT_NAME_RULE = (
+    "an artifact name is 1 to 128 characters among letters, digits, '.', '_' and '-', "
+    "does not start with '.', and is not 'objects' (reserved for the blob store)"
+)
+_ALIAS_RULE = (
+    "an alias is one or more characters among letters, digits, '.', '_' and '-', "
+    "and not 'v<number>', which names a version"
+)
+_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+_ALIAS_RE = re.compile(r"[A-Za-z0-9._-]+")
+_VERSION_RE = re.compile(r"v([0-9]+)")
+_MANIFEST_RE = re.compile(r"v([0-9]+)\.json")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+_RESERVED = "objects"
+_CHUNK = 1 << 20
+_MAX_LISTED = 20
+
+# One lock per artifacts folder for the whole process, so that two stores opened
+# on the same run (the run and a callback, say) still allocate versions in turn.
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it follows :data:`ARTIFACT_NAME_RULE`, else raise ArtifactError.
+
+    The rule keeps a name a single, harmless path component: no separators,
+    no ``..``, no hidden files.
+    """
+    if isinstance(name, str) and _NAME_RE.fullmatch(name) and name.lower() != _RESERVED:
+        return name
+    raise ArtifactError(f"invalid artifact name {name!r}: {ARTIFACT_NAME_RULE}")
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """Split ``"name"``, ``"name:v3"`` or ``"name:best"`` into ``(name, alias_or_version)``.
+
+    A bare name means ``"latest"``.
+    """
+    if not isinstance(ref, str):
+        raise ArtifactError(f"an artifact reference is a str like 'model:latest', got {ref!r}")
+    name, sep, alias = ref.partition(":")
+    validate_name(name)
+    if not sep:
+        return name, "latest"
+    if not _ALIAS_RE.fullmatch(alias):
+        raise ArtifactError(
+            f"invalid alias {alias!r} in artifact reference {ref!r}: "
+            "an alias or version is one or more letters, digits, '.', '_' or '-'"
+        )
+    return name, alias
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """One file of an artifact: its relative posix ``path``, content hash, size and blob."""
+
+    path: str
+    sha256: str
+    size: int
+    blob: Path
+
+
+@dataclass
+class Artifact:
+    """One version of a named artifact, as recorded in its manifest."""
+
+    name: str
+    version: int
+    type: str
+    aliases: list[str]
+    metadata: dict[str, Any]
+    digest: str
+    files: list[ArtifactFile]
+    run_dir: Path
+    created: float
+    run_id: str
+
+    @property
+    def ref(self) -> str:
+        """The reference that pins this version: ``"name:v<N>"``."""
+        return f"{self.name}:v{self.version}"
+
+    def download(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Put the files under ``root`` (default ``<run_dir>/artifacts/<name>/v<N>/files``).
+
+        Relative paths are kept. Files are copied, never hard-linked: a link
+        would let an in-place edit of the downloaded file corrupt the stored
+        blob. A file already there with the blob's size and mtime is left
+        alone (rsync's quick check), so repeated downloads are cheap.
+        Returns the directory as a str.
+        """
+        if root is None:
+            dest = self.run_dir / "artifacts" / self.name / f"v{self.version}" / "files"
+        else:
+            dest = Path(root)
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in self.files:
+            _materialise(f, dest / _safe_relpath(f.path))
+        return str(dest)
+
+    def file(self) -> str:
+        """Download a single-file artifact and return that file's path."""
+        if len(self.files) != 1:
+            raise ArtifactError(
+                f"artifact {self.ref} has {len(self.files)} files; file() needs exactly "
+                "one, use download() for the whole directory"
+            )
+        return str(Path(self.download()) / self.files[0].path)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest of this version, as stored in ``v<N>.json``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "aliases": list(self.aliases),
+            "metadata": self.metadata,
+            "digest": self.digest,
+            "created": self.created,
+            "run_id": self.run_id,
+            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in self.files],
+        }
+
+
+class ArtifactStore:
+    """The artifacts of one run: add versions, read them back. Safe across threads."""
+
+    def __init__(self, run_dir: Path, run_id: str):
+        self.run_dir = Path(run_dir)
+        self.run_id = run_id
+        self.root = self.run_dir / "artifacts"
+        self.objects = self.root / _RESERVED
+        key = os.path.normcase(os.path.realpath(self.root))
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault(key, threading.Lock())
+
+    def add(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        type: str = "artifact",
+        aliases: str | Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Artifact:
+        """Snapshot a file or a directory (recursively, symlinks followed) as a new version.
+
+        The bytes are copied into the store before this returns, so the caller
+        may overwrite the source right away. ``name`` defaults to the file or
+        directory name made to fit the name rule. ``latest`` and every alias in
+        ``aliases`` move to the returned version. If the content equals the
+        latest version's, that version is returned (with the new aliases) and
+        its type and metadata are kept.
+        """
+        src = Path(path)
+        if not src.exists():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(src))
+        name = validate_name(name) if name is not None else _default_name(src)
+        type = _check_type(type)
+        alias_list = _check_aliases(aliases)
+        meta = _check_metadata(metadata)
+        # Copying happens outside the lock: it is the slow part, and blobs are
+        # content-addressed, so concurrent writers cannot disagree about one.
+        files = self._snapshot(src)
+        digest = _digest(files)
+        with self._lock:
+            return self._publish(name, type, alias_list, meta, digest, files)
+
+    def get(self, name: str, alias_or_version: str = "latest") -> Artifact | None:
+        """The version named by ``"v3"`` or by an alias, or None if there is none."""
+        validate_name(name)
+        match = _VERSION_RE.fullmatch(alias_or_version)
+        if match:
+            return self._load(name, int(match[1]))
+        if not _ALIAS_RE.fullmatch(alias_or_version):
+            raise ArtifactError(f"invalid artifact alias {alias_or_version!r}: {_ALIAS_RULE}")
+        version = self._read_aliases(name).get(alias_or_version)
+        return None if version is None else self._load(name, version)
+
+    def list(self) -> list[Artifact]:
+        """Every version of every artifact of the run, sorted by (name, version)."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.is_dir() and entry.name != _RESERVED and _NAME_RE.fullmatch(entry.name):
+                alias_map = self._read_aliases(entry.name)
+                for version in self._versions(entry.name):
+                    artifact = self._load(entry.name, version, alias_map)
+                    if artifact is not None:
+                        out.append(artifact)
+        return out
+
+    def _snapshot(self, src: Path) -> list[ArtifactFile]:
+        self.objects.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            pairs = _walk(src)
+        elif src.is_file():
+            pairs = [(src.name, src)]
+        else:
+            raise ArtifactError(f"{src} is neither a regular file nor a directory")
+        return [self._store_blob(rel, p) for rel, p in pairs]
+
+    def _store_blob(self, rel: str, src: Path) -> ArtifactFile:
+        # Hash while copying, so each file is read once and what is hashed is
+        # exactly what is stored, even if the source changes meanwhile.
+        tmp = self.objects / f".tmp-{os.getpid()}-{threading.get_ident()}-{os.urandom(4).hex()}"
+        sha, size = hashlib.sha256(), 0
+        try:
+            with open(src, "rb") as fin, open(tmp, "xb") as fout:
+                while chunk := fin.read(_CHUNK):
+                    sha.update(chunk)
+                    fout.write(chunk)
+                    size += len(chunk)
+            blob = self.objects / sha.hexdigest()
+            if blob.exists():
+                tmp.unlink()
+            else:
+                os.replace(tmp, blob)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return ArtifactFile(rel, sha.hexdigest(), size, blob)
+
+    def _publish(
+        self, name: str, type: str, aliases: list[str], metadata: dict[str, Any],
+        digest: str, files: list[ArtifactFile],
+    ) -> Artifact:
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        alias_map = self._read_aliases(name)
+        latest = alias_map.get("latest")
+        if latest is not None:
+            current = self._load(name, latest, alias_map)
+            if current is not None and current.digest == digest:
+                return self._move_aliases(name, latest, aliases, alias_map)
+        versions = self._versions(name)
+        version = versions[-1] + 1 if versions else 0
+        artifact = Artifact(
+            name, version, type, [], metadata, digest, files,
+            self.run_dir, time.time(), self.run_id,
+        )
+        _write_json(self._manifest_path(name, version), artifact.to_json())
+        return self._move_aliases(name, version, ["latest", *aliases], alias_map)
+
+    def _move_aliases(
+        self, name: str, version: int, aliases: list[str], alias_map: dict[str, int]
+    ) -> Artifact:
+        touched = {version}
+        for alias in aliases:
+            if alias_map.get(alias) is not None:
+                touched.add(alias_map[alias])
+            alias_map[alias] = version
+        _write_json(self.root / name / "aliases.json", alias_map)
+        # Manifests keep a copy of their aliases for readers of the raw files;
+        # aliases.json stays the authority if the two ever disagree.
+        for v in touched:
+            manifest = self._read_manifest(name, v)
+            if manifest is not None:
+                manifest["aliases"] = sorted(a for a, n in alias_map.items() if n == v)
+                _write_json(self._manifest_path(name, v), manifest)
+        return self._load(name, version, alias_map)
+
+    def _manifest_path(self, name: str, version: int) -> Path:
+        return self.root / name / f"v{version}.json"
+
+    def _versions(self, name: str) -> list[int]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        found = (_MANIFEST_RE.fullmatch(p.name) for p in folder.iterdir())
+        return sorted(int(m[1]) for m in found if m)
+
+    def _read_aliases(self, name: str) -> dict[str, int]:
+        path = self.root / name / "aliases.json"
+        try:
+            alias_map = {str(k): int(v) for k, v in (_read_json(path) or {}).items()}
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"damaged artifact file {path}: {exc!r}") from None
+        if "latest" not in alias_map:
+            # A crash between writing a manifest and aliases.json must not
+            # hide the versions that exist.
+            versions = self._versions(name)
+            if versions:
+                alias_map["latest"] = versions[-1]
+        return alias_map
+
+    def _read_manifest(self, name: str, version: int) -> dict[str, Any] | None:
+        return _read_json(self._manifest_path(name, version))
+
+    def _load(
+        self, name: str, version: int, alias_map: dict[str, int] | None = None
+    ) -> Artifact | None:
+        path = self._manifest_path(name, version)
+        m = _read_json(path)
+        if m is None:
+            return None
+        alias_map = self._read_aliases(name) if alias_map is None else alias_map
+        try:
+            files = [
+                ArtifactFile(f["path"], sha, int(f["size"]), self.objects / sha)
+                for f in m["files"]
+                for sha in [_check_sha(f["sha256"])]
+            ]
+            return Artifact(
+                name=name,
+                version=version,
+                type=m["type"],
+                aliases=sorted(a for a, n in alias_map.items() if n == version),
+                metadata=m.get("metadata", {}),
+                digest=m["digest"],
+                files=files,
+                run_dir=self.run_dir,
+                created=float(m["created"]),
+                run_id=m.get("run_id", self.run_id),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"damaged artifact manifest {path}: {exc!r}") from None
+
+
+def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> Artifact:
+    """Resolve ``run.use_artifact(ref)``.
+
+    ``ref`` is ``"name[:alias]"`` or ``"<run_id>/name[:alias]"`` (pinned to a run).
+    Unpinned, the current run wins; otherwise the matching version with the
+    newest ``created`` among the other runs of the project.
+    """
+    run_id, _, rest = ref.partition("/") if isinstance(ref, str) and "/" in ref else ("", "", ref)
+    name, alias = parse_ref(rest)
+    current = ArtifactStore(Path(run_dir), Path(run_dir).name) if run_dir is not None else None
+    others = _other_stores(run_dir, project_dir)
+    if run_id:
+        if not _NAME_RE.fullmatch(run_id):
+            raise ArtifactError(f"invalid run id {run_id!r} in artifact reference {ref!r}")
+        candidates = [s for s in [current, *others] if s is not None and s.run_dir.name == run_id]
+    elif current is not None and (found := current.get(name, alias)) is not None:
+        return found
+    else:
+        candidates = others
+    matches = [a for s in candidates if (a := s.get(name, alias)) is not None]
+    if matches:
+        return max(matches, key=lambda a: (a.created, a.run_id))
+    raise ArtifactError(f"no artifact matches {ref!r}; {_describe_existing(current, others)}")
+
+
+def _other_stores(run_dir: Path | None, project_dir: Path | None) -> list[ArtifactStore]:
+    if project_dir is None or not Path(project_dir).is_dir():
+        return []
+    own = os.path.realpath(run_dir) if run_dir is not None else None
+    return [
+        ArtifactStore(d, d.name)
+        for d in sorted(Path(project_dir).iterdir())
+        if (d / "artifacts").is_dir() and os.path.realpath(d) != own
+    ]
+
+
+def _describe_existing(current: ArtifactStore | None, others: list[ArtifactStore]) -> str:
+    refs = []
+    for store in [current, *others]:
+        if store is None:
+            continue
+        prefix = "" if store is current else f"{store.run_dir.name}/"
+        for a in store.list():
+            refs.append(prefix + a.ref + (f" ({', '.join(a.aliases)})" if a.aliases else ""))
+    if not refs:
+        return "there are no artifacts in this run or its project"
+    more = f", and {len(refs) - _MAX_LISTED} more" if len(refs) > _MAX_LISTED else ""
+    return "existing artifacts: " + ", ".join(refs[:_MAX_LISTED]) + more
+
+
+def _default_name(src: Path) -> str:
+    # abspath, not resolve: "." becomes the folder's own name, and a symlink
+    # keeps the name the user chose for it.
+    raw = os.path.basename(os.path.abspath(src))
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", raw).lstrip(".")[:128]
+    if not name:
+        return "artifact"
+    return f"{name}-artifact" if name.lower() == _RESERVED else name
+
+
+def _check_type(type: Any) -> str:
+    if not isinstance(type, str) or not type.strip():
+        raise ArtifactError(f"an artifact type is a non-empty str, got {type!r}")
+    return type
+
+
+def _check_aliases(aliases: str | Iterable[str] | None) -> list[str]:
+    if aliases is None:
+        return []
+    # One alias given as a str is common; iterating it would yield letters.
+    items = [aliases] if isinstance(aliases, str) else list(aliases)
+    for alias in items:
+        valid = isinstance(alias, str) and _ALIAS_RE.fullmatch(alias)
+        if not valid or _VERSION_RE.fullmatch(alias):
+            raise ArtifactError(f"invalid artifact alias {alias!r}: {_ALIAS_RULE}")
+    return list(dict.fromkeys(items))
+
+
+def _check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ArtifactError(f"artifact metadata is a dict, got {type(metadata).__name__}")
+    for key, value in metadata.items():
+        if not isinstance(key, str):
+            raise ArtifactError(f"artifact metadata key {key!r} is not a str; keys must be str")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ArtifactError(
+                f"artifact metadata key {key!r} is not JSON-serialisable: {exc}"
+            ) from None
+    # A JSON round trip is a deep copy: later changes by the caller cannot leak in.
+    return json.loads(json.dumps(dict(metadata)))
+
+
+def _check_sha(sha: Any) -> str:
+    # The sha becomes a file name under objects/; a forged one must not escape it.
+    if not isinstance(sha, str) or not _SHA_RE.fullmatch(sha):
+        raise ValueError(f"bad sha256 {sha!r}")
+    return sha
+
+
+def _walk(top: Path) -> list[tuple[str, Path]]:
+    out: list[tuple[str, Path]] = []
+
+    def visit(folder: Path, prefix: str, ancestors: frozenset[tuple[int, int]]) -> None:
+        st = folder.stat()
+        key = (st.st_dev, st.st_ino)
+        # Only an ancestor makes a loop; two links to one folder are both kept.
+        if key in ancestors:
+            raise ArtifactError(f"symlink loop at {folder}: a folder cannot contain itself")
+        with os.scandir(folder) as it:
+            entries = list(it)
+        for entry in entries:
+            rel, path = prefix + entry.name, Path(entry.path)
+            if entry.is_dir():
+                visit(path, rel + "/", ancestors | {key})
+            elif entry.is_file():
+                out.append((rel, path))
+            else:
+                # Refuse rather than skip: nothing is lost silently.
+                raise ArtifactError(
+                    f"{path} is neither a regular file nor a directory "
+                    "(a broken symlink, a socket or a device?)"
+                )
+
+    visit(top, "", frozenset())
+    return sorted(out)
+
+
+def _digest(files: list[ArtifactFile]) -> str:
+    h = hashlib.sha256()
+    for path, sha in sorted((f.path, f.sha256) for f in files):
+        h.update(f"{path}\0{sha}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _safe_relpath(path: str) -> str:
+    # A manifest may come from another run's folder; it must not write outside root.
+    parts = re.split(r"[\\/]", path)
+    if not path or path.startswith(("/", "\\")) or ":" in parts[0] or any(
+        p in ("", ".", "..") for p in parts
+    ):
+        raise ArtifactError(f"unsafe file path {path!r} in an artifact manifest")
+    return path
+
+
+def _materialise(f: ArtifactFile, target: Path) -> None:
+    try:
+        blob_stat = f.blob.stat()
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"blob {f.blob} of {f.path!r} is missing; the artifact store is damaged"
+        ) from None
+    try:
+        st = target.stat()
+        if st.st_size == f.size and st.st_mtime_ns == blob_stat.st_mtime_ns:
+            return
+    except FileNotFoundError:
+        pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Copy beside the target, then rename: a reader never sees half a file.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        shutil.copyfile(f.blob, tmp)
+        os.utime(tmp, ns=(blob_stat.st_atime_ns, blob_stat.st_mtime_ns))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ArtifactError(f"damaged artifact file {path}: {exc}") from None
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    # tmp + os.replace: a reader sees the old file or the new one, never a torn one.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,171 @@
+"""The contract between unilog's core and a backend.
+
+A backend is a subclass of :class:`Backend` registered by a plugin through the
+``unilog_register_backends`` hook. The core creates it with the user's options
+as keywords, then calls its methods **only on that backend's own worker
+thread**, in order: ``open`` once, then any of ``log_rows``/``log_config``/
+``log_summary``/``log_artifact``/``flush``, then ``close`` once. A method may
+raise: the worker catches it and applies the run's ``on_error`` policy.
+
+Before a backend sees a row, the core has already adapted it to the
+backend's :class:`Capabilities`: keys follow its :class:`KeyRule`, media types
+it does not support are left out (they stay in the local record), tensor values
+are resolved to Python numbers, and steps never go backwards unless it declared
+``out_of_order_steps``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from unilog.artifacts import Artifact
+
+MEDIA_KINDS = frozenset({"image", "histogram", "text", "table"})
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """How a backend wants metric keys spelled.
+
+    ``allowed`` is a regex character class of the characters the backend
+    accepts; every other character becomes ``replacement``. ``max_length``
+    truncates (keeping the end unique with a short hash). ``strip`` characters
+    are removed from both ends (e.g. MLflow refuses a leading ``/``), and runs
+    of ``collapse`` are squeezed to one (e.g. ``//``).
+    """
+
+    allowed: str | None = None
+    replacement: str = "_"
+    max_length: int | None = None
+    strip: str = ""
+    collapse: str = ""
+
+    def adapt(self, key: str) -> str:
+        """The key as this backend will see it (deterministic, pure)."""
+        out = key
+        if self.allowed is not None:
+            out = re.sub(f"[^{self.allowed}]", self.replacement, out)
+        for ch in self.collapse:
+            out = re.sub(re.escape(ch) + "{2,}", ch, out)
+        if self.strip:
+            out = out.strip(self.strip)
+        if self.max_length is not None and len(out) > self.max_length:
+            import hashlib
+
+            tail = hashlib.sha256(key.encode()).hexdigest()[:8]
+            out = out[: self.max_length - 9] + "~" + tail
+        return out or self.replacement
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can take, so the core adapts or falls back for it.
+
+    - ``media``: the media kinds it stores natively (subset of ``MEDIA_KINDS``);
+      the others fall back to files in the run directory, with a one-time warning.
+    - ``out_of_order_steps``: True if it stores a row whose step is lower than
+      one it already has. Rows whose step went backwards reach only the local
+      record and the backends that say True here.
+    - ``key_rule``: how keys must be spelled (see :class:`KeyRule`).
+    - ``artifacts``: True if it stores artifacts itself.
+    """
+
+    media: frozenset[str] = frozenset()
+    out_of_order_steps: bool = False
+    key_rule: KeyRule = field(default_factory=KeyRule)
+    artifacts: bool = False
+
+
+@dataclass
+class RunInfo:
+    """What a backend is told about the run when it is opened."""
+
+    id: str
+    name: str
+    project: str
+    dir: Path
+    mode: str
+    config: dict[str, Any]
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
+    group: str | None = None
+    resumed: bool = False
+    previous: dict[str, Any] = field(default_factory=dict)
+    start_time: float = 0.0
+
+    def backend_dir(self, name: str) -> Path:
+        """A folder under the run directory for a backend's own files (created)."""
+        path = self.dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class Row:
+    """All values logged at one step, flattened: ``{"train/loss": 0.1, ...}``.
+
+    Values are ``int``/``float`` (NaN and inf kept) or :class:`unilog.media.Media`.
+    """
+
+    __slots__ = ("step", "values", "time")
+
+    def __init__(self, step: int, values: dict[str, Any], time: float):
+        self.step = step
+        self.values = values
+        self.time = time
+
+    def __repr__(self) -> str:
+        return f"Row(step={self.step}, values={self.values!r})"
+
+
+class Backend:
+    """Base class of every backend; subclass it and override what you store.
+
+    Every backend is built the same way, ``Backend(**options)``, with the
+    options the user gave for it, so one contract test covers them all.
+    """
+
+    #: The name users pass in ``backends=[...]``.
+    name: ClassVar[str] = ""
+    #: What the backend can store; see :class:`Capabilities`.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: Top-level modules the backend's SDK needs; checked at ``init``.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: The ``unilog[<extra>]`` that installs them.
+    extra: ClassVar[str | None] = None
+    #: Seconds between calls to ``flush`` while records arrive (None: only on demand).
+    flush_interval: ClassVar[float | None] = 1.0
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    def open(self, run: RunInfo) -> dict[str, Any] | None:
+        """Start the backend's run. Return its own identity (``{"id": ..., "url": ...}``),
+        which goes into the run manifest so the run can be resumed everywhere."""
+        return None
+
+    def log_rows(self, rows: list[Row]) -> None:
+        """Store several rows, in step order. Override to batch; the default calls ``log_row``."""
+        for row in rows:
+            self.log_row(row)
+
+    def log_row(self, row: Row) -> None:
+        """Store one row."""
+
+    def log_config(self, config: dict[str, Any]) -> None:
+        """Store the (redacted, nested) config; called at open and after each update."""
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        """Store summary values set through ``run.summary``."""
+
+    def log_artifact(self, artifact: Artifact) -> None:
+        """Store an artifact (its files are already in the run directory)."""
+
+    def flush(self) -> None:
+        """Push anything buffered to durable storage."""
+
+    def close(self, status: str, exit_code: int) -> None:
+        """End the backend's run with ``status`` in ``finished|failed|killed``."""

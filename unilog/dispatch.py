@@ -1,0 +1,376 @@
+"""Per-backend workers: the only place backend code runs after ``init``.
+
+Each backend of a run gets a :class:`BackendWorker`: a daemon thread fed by an
+unbounded C-level ``SimpleQueue`` whose bound unilog enforces itself, so the
+hot path (``put``) is a counter comparison and one C call. The workers are
+registered on the run's own pluggy manager, so one ``unilog_dispatch_*`` hook
+call reaches exactly the run's backends (see :mod:`unilog.hookspecs`).
+
+When a backend's queue is full, that backend alone misses the record (it is
+counted); the local record's worker instead makes the caller wait, because the
+local record must keep everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from queue import Empty, SimpleQueue
+from typing import Any
+
+import pluggy
+
+from unilog.backend import Backend, Row, RunInfo
+from unilog.errors import KeyCollisionError
+from unilog.hookspecs import hookimpl
+from unilog.plugins import new_manager
+from unilog.policy import ErrorPolicy
+from unilog.tensors import PendingScalar
+
+logger = logging.getLogger("unilog")
+
+DEFAULT_QUEUE_SIZE = int(os.environ.get("UNILOG_QUEUE_SIZE", "10000"))
+_BATCH = 1024
+_COLLIDED = object()
+
+
+class _Barrier:
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+
+class _Close:
+    __slots__ = ("status", "exit_code")
+
+    def __init__(self, status: str, exit_code: int):
+        self.status = status
+        self.exit_code = exit_code
+
+
+class BackendWorker:
+    """One backend, its queue, its thread, and its counts."""
+
+    def __init__(self, backend: Backend, run: RunInfo, policy: ErrorPolicy, *,
+                 queue_size: int = DEFAULT_QUEUE_SIZE, blocking: bool = False):
+        self.backend = backend
+        self.name = backend.name
+        self.capabilities = backend.capabilities
+        self.blocking = blocking
+        self.info: dict[str, Any] = {}
+        self.key_map: dict[str, str] = {}
+        self.counts = {"delivered": 0, "dropped": 0, "skipped": 0, "failed": 0,
+                       "errors": 0, "fallback": 0, "collisions": 0}
+        self.disabled: str | None = None
+        self._run = run
+        self._policy = policy
+        self._maxsize = max(1, queue_size)
+        self._queue: SimpleQueue = SimpleQueue()
+        self._put_count = 0  # written by producers only (under the run's lock)
+        self._done_count = 0  # written by the worker only
+        self._room = threading.Event()
+        self._done = threading.Event()
+        self._consecutive = 0
+        self._keys: dict[str, Any] = {}
+        self._owners: dict[str, str] = {}
+        self._warned_kinds: set[str] = set()
+        rule = self.capabilities.key_rule
+        self._identity_keys = (rule.allowed is None and rule.max_length is None
+                               and not rule.strip and not rule.collapse)
+        self._thread = threading.Thread(target=self._loop, name=f"unilog-{self.name}",
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Start the thread; it opens the backend before taking records."""
+        self._thread.start()
+
+    # -- producer side: hook implementations, called on the caller's thread ----
+
+    @hookimpl
+    def unilog_dispatch_row(self, row: Row, local_only: bool) -> None:
+        """Queue a row (never raises)."""
+        if local_only and not self.capabilities.out_of_order_steps:
+            self.counts["skipped"] += 1
+            return
+        self._put(row)
+
+    @hookimpl
+    def unilog_dispatch_config(self, config: dict[str, Any]) -> None:
+        """Queue the config (never raises)."""
+        self._put(("config", config))
+
+    @hookimpl
+    def unilog_dispatch_summary(self, summary: dict[str, Any]) -> None:
+        """Queue summary values (never raises)."""
+        self._put(("summary", summary))
+
+    @hookimpl
+    def unilog_dispatch_artifact(self, artifact: Any) -> None:
+        """Queue an artifact (never raises)."""
+        self._put(("artifact", artifact))
+
+    @hookimpl
+    def unilog_dispatch_control(self, message: Any) -> None:
+        """Queue a barrier or the close message, bypassing the bound (never raises)."""
+        self._queue.put(message)
+
+    def _put(self, item: Any) -> None:
+        if self._put_count - self._done_count >= self._maxsize:
+            if not (self.blocking and self._wait_for_room()):
+                self.counts["dropped"] += 1
+                return
+        self._put_count += 1
+        self._queue.put(item)
+
+    def _wait_for_room(self) -> bool:
+        """Back-pressure for the local record: wait while its worker makes progress."""
+        while self._put_count - self._done_count >= self._maxsize:
+            if not self._thread.is_alive() or self.disabled:
+                return False
+            self._room.clear()
+            self._room.wait(0.05)
+        return True
+
+    # -- consumer side: the worker thread ---------------------------------------
+
+    def _loop(self) -> None:
+        if not self._open():
+            self._drain_disabled()
+            return
+        interval = self.backend.flush_interval
+        next_flush = time.monotonic() + interval if interval else None
+        dirty = False
+        while True:
+            timeout = None if next_flush is None else max(0.0, next_flush - time.monotonic())
+            try:
+                batch = [self._queue.get(timeout=timeout)]
+            except Empty:
+                batch = []
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except Empty:
+                    break
+            closing = self._process(batch)
+            dirty = dirty or bool(batch)
+            if next_flush is not None and time.monotonic() >= next_flush:
+                if dirty and not self.disabled:
+                    self._call("flush", self.backend.flush)
+                dirty = False
+                next_flush = time.monotonic() + interval
+            if closing:
+                return
+
+    def _open(self) -> bool:
+        try:
+            self.info = dict(self.backend.open(self._run) or {})
+            return True
+        except Exception as exc:
+            self.counts["errors"] += 1
+            self._policy.report(self.name, exc, "open")
+            self.disabled = f"failed to open: {type(exc).__name__}: {exc}"
+            return False
+
+    def _drain_disabled(self) -> None:
+        """A backend that never opened: count what it misses until the run closes."""
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Barrier):
+                item.event.set()
+            elif isinstance(item, _Close):
+                self._done.set()
+                return
+            else:
+                self.counts["skipped"] += 1
+                self._mark_done(1)
+
+    def _process(self, batch: list[Any]) -> bool:
+        rows: list[Row] = []
+        for item in batch:
+            if type(item) is Row:
+                rows.append(item)
+                continue
+            if rows:
+                self._deliver_rows(rows)
+                rows = []
+            if isinstance(item, _Barrier):
+                if not self.disabled:
+                    self._call("flush", self.backend.flush)
+                item.event.set()
+            elif isinstance(item, _Close):
+                self._close(item)
+                return True
+            else:
+                self._deliver_other(item)
+        if rows:
+            self._deliver_rows(rows)
+        return False
+
+    def _deliver_rows(self, rows: list[Row]) -> None:
+        n = len(rows)
+        if self.disabled:
+            self.counts["skipped"] += n
+        elif self._call("log", self._log_rows, rows, records=n):
+            self.counts["delivered"] += n
+        self._mark_done(n)
+
+    def _log_rows(self, rows: list[Row]) -> None:
+        # Adapting inside the guarded call: resolving a tensor can raise too.
+        adapted = [r for r in (self._adapt(row) for row in rows) if r.values]
+        if adapted:
+            self.backend.log_rows(adapted)
+
+    def _deliver_other(self, item: tuple[str, Any]) -> None:
+        kind, payload = item
+        if self.disabled:
+            self.counts["skipped"] += 1
+        else:
+            method = {"config": self.backend.log_config, "summary": self.backend.log_summary,
+                      "artifact": self.backend.log_artifact}[kind]
+            if self._call(kind, method, payload):
+                self.counts["delivered"] += 1
+        self._mark_done(1)
+
+    def _mark_done(self, n: int) -> None:
+        self._done_count += n
+        if self._put_count - self._done_count < self._maxsize // 2 + 1:
+            self._room.set()
+
+    def _close(self, message: _Close) -> None:
+        if self.disabled is None or not self.disabled.startswith("failed to open"):
+            self._call("close", self.backend.close, message.status, message.exit_code)
+        self._done.set()
+
+    def _call(self, phase: str, fn: Any, *args: Any, records: int = 1) -> bool:
+        """Call the backend; on failure apply the policy. True when it succeeded."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            self.counts["errors"] += 1
+            self.counts["failed"] += records
+            self._consecutive += 1
+            reason = self._policy.failed(self.name, exc, phase, self._consecutive)
+            if reason and not self.disabled:
+                self.disabled = reason
+                logger.error("unilog backend %r is %s; the local record keeps everything",
+                             self.name, reason)
+            return False
+        self._consecutive = 0
+        return True
+
+    # -- adaptation to the backend's capabilities --------------------------------
+
+    def _adapt(self, row: Row) -> Row:
+        values = row.values
+        media = self.capabilities.media
+        out: dict[str, Any] = {}
+        changed = False
+        for key, value in values.items():
+            kind = type(value)
+            if kind is PendingScalar:
+                value = value.resolve()
+                changed = True
+            elif kind is not float and kind is not int:
+                media_kind = getattr(value, "kind", None)
+                if media_kind not in media:
+                    self._fallback(key, media_kind)
+                    changed = True
+                    continue
+            if not self._identity_keys:
+                mapped = self._map_key(key)
+                if mapped is _COLLIDED:
+                    changed = True
+                    continue
+                if mapped != key:
+                    changed = True
+                    key = mapped
+            out[key] = value
+        return Row(row.step, out, row.time) if changed else row
+
+    def _fallback(self, key: str, media_kind: str | None) -> None:
+        self.counts["fallback"] += 1
+        if media_kind not in self._warned_kinds:
+            self._warned_kinds.add(media_kind)
+            logger.warning("backend %r does not support %s values (first: key %r); they are "
+                           "kept as files in the run directory", self.name, media_kind, key)
+
+    def _map_key(self, key: str) -> Any:
+        mapped = self._keys.get(key)
+        if mapped is not None:
+            return mapped
+        mapped = self.capabilities.key_rule.adapt(key)
+        owner = self._owners.setdefault(mapped, key)
+        if owner != key:
+            self._keys[key] = _COLLIDED
+            self.counts["collisions"] += 1
+            self._policy.report(self.name, KeyCollisionError(
+                self.name, f"keys {owner!r} and {key!r} both become {mapped!r} under this "
+                f"backend's key rules; {key!r} is not sent to it (the local record has it)"),
+                "log")
+            return _COLLIDED
+        self._keys[key] = mapped
+        if mapped != key:
+            self.key_map[key] = mapped
+        return mapped
+
+    # -- end of run ---------------------------------------------------------------
+
+    def wait(self, deadline: float) -> bool:
+        """Wait until the worker has closed its backend, or the deadline passes."""
+        return self._done.wait(max(0.0, deadline - time.monotonic()))
+
+    def report(self) -> dict[str, Any]:
+        """This backend's counts and state, for the manifest and the finish report."""
+        report: dict[str, Any] = dict(self.counts)
+        report["undelivered"] = max(0, self._put_count - self._done_count)
+        report["timed_out"] = not self._done.is_set()
+        report["disabled"] = self.disabled
+        report["info"] = self.info
+        report["key_map"] = dict(self.key_map)
+        return report
+
+
+class Dispatcher:
+    """The run's backends behind one pluggy manager."""
+
+    def __init__(self, workers: list[BackendWorker]):
+        self.workers = workers
+        self.manager: pluggy.PluginManager = new_manager()
+        for worker in workers:
+            self.manager.register(worker, name=worker.name)
+        self.hook = self.manager.hook
+
+    def start(self) -> None:
+        """Start every worker thread (each opens its backend)."""
+        for worker in self.workers:
+            worker.start()
+
+    def flush(self, timeout: float | None) -> list[str]:
+        """Wait until every backend has taken and flushed what was queued.
+
+        Returns the names of the backends that did not make it in time.
+        """
+        barriers = {}
+        for worker in self.workers:
+            barrier = _Barrier()
+            worker.unilog_dispatch_control(barrier)
+            barriers[worker.name] = barrier
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        late = []
+        for name, barrier in barriers.items():
+            remaining = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
+            if not barrier.event.wait(remaining):
+                late.append(name)
+        return late
+
+    def close(self, status: str, exit_code: int, timeout: float) -> dict[str, dict[str, Any]]:
+        """Close every backend in parallel (each on its own thread), bounded by ``timeout``."""
+        self.hook.unilog_dispatch_control(message=_Close(status, exit_code))
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            worker.wait(deadline)
+        return {worker.name: worker.report() for worker in self.workers}

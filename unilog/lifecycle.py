@@ -1,0 +1,101 @@
+"""Ending runs when the process ends: normal exit, uncaught exception, Ctrl-C, SIGTERM.
+
+Installed on the first ``init``, never at import:
+
+- a ``sys.excepthook`` wrapper remembers an uncaught exception (failed, or
+  killed for KeyboardInterrupt) and then calls the previous hook;
+- a SIGTERM handler, only when the process has none of its own (SIG_DFL) and
+  ``init`` runs on the main thread: it marks the process as killed and raises
+  ``SystemExit(143)``, so the training loop unwinds through its ``finally``
+  blocks and the process still exits with 128 + SIGTERM;
+- an exit callback that finishes every run still open. It is registered with
+  ``threading._register_atexit`` when available, which runs before ordinary
+  ``atexit`` callbacks, so runs are flushed before backend SDKs (which
+  register their own ``atexit`` handlers on import) shut themselves down.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from unilog.runs import Run
+
+logger = logging.getLogger("unilog")
+
+_lock = threading.Lock()
+_active: list[Run] = []
+_installed = False
+_ending_status: str | None = None  # set by the excepthook / SIGTERM handler
+
+
+def register(run: Run) -> None:
+    """Track ``run`` so it is finished when the process ends."""
+    global _installed
+    with _lock:
+        _active.append(run)
+        if not _installed:
+            _installed = True
+            _install()
+
+
+def unregister(run: Run) -> None:
+    """Stop tracking a finished run."""
+    with _lock:
+        if run in _active:
+            _active.remove(run)
+
+
+def _install() -> None:
+    previous_hook = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):
+        global _ending_status
+        if _ending_status is None:
+            _ending_status = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    register_exit = getattr(threading, "_register_atexit", None)
+    try:
+        if register_exit is None:
+            raise RuntimeError
+        register_exit(_finish_all)
+    except RuntimeError:
+        atexit.register(_finish_all)
+    _install_sigterm()
+
+
+def _install_sigterm() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # the user (or a framework) handles SIGTERM: do not override it
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        pass
+
+
+def _on_sigterm(signum, frame) -> None:
+    global _ending_status
+    _ending_status = "killed"
+    raise SystemExit(128 + signum)
+
+
+def _finish_all() -> None:
+    """Finish every open run with the status the process is ending with."""
+    status = _ending_status or "finished"
+    exit_code = {"finished": 0, "failed": 1, "killed": 143}[status]
+    with _lock:
+        runs = list(_active)
+    for run in reversed(runs):
+        try:
+            run.finish(exit_code=exit_code, status=status)
+        except Exception:
+            logger.exception("unilog could not finish run %s at exit", run.id)

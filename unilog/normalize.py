@@ -1,0 +1,143 @@
+"""Turning what a user passes to ``run.log`` into a flat ``{key: value}`` row.
+
+Runs on the caller's thread for every ``log`` call, so the common case (a few
+``float``/``int`` values) takes a fast path of plain type checks. The rules,
+decided once here and documented in docs/logging.md:
+
+- nested mappings flatten to ``"a/b"``; keys must be non-empty ``str``;
+  nesting deeper than ``MAX_DEPTH`` is refused;
+- ``int``/``float`` pass through, NaN and inf included;
+- ``bool`` becomes ``0``/``1``;
+- ``None`` means "no value at this step": the key is left out;
+- ``str`` becomes :class:`unilog.Text`;
+- numpy scalars and one-element arrays become Python numbers;
+- one-element torch tensors: read at once on the CPU, otherwise copied to the
+  host asynchronously and read on the worker side (never a device sync here);
+- :class:`unilog.media.Media` values pass through;
+- anything else (lists, multi-element arrays, arbitrary objects) is an
+  :class:`InvalidValue` naming the key and the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from unilog.tensors import PendingScalar, is_tensor, scalar_from_tensor
+
+MAX_DEPTH = 32
+
+_NUMBER_TYPES = (int, float)
+
+
+_INFINITIES = (float("inf"), float("-inf"))
+
+
+class InvalidValue(TypeError):
+    """A value or key that cannot be logged; ``key`` names it, the message says the rule."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"cannot log key {key!r}: {message}")
+
+
+class Issues:
+    """What ``flatten`` found: invalid entries (left out) and keys holding NaN or inf (kept)."""
+
+    __slots__ = ("errors", "nonfinite")
+
+    def __init__(self) -> None:
+        self.errors: list[InvalidValue] = []
+        self.nonfinite: list[str] = []
+
+
+def flatten(data: Mapping[str, Any], issues: Issues) -> dict[str, Any]:
+    """Flatten and normalise ``data``; problems are collected in ``issues``.
+
+    Collecting instead of raising lets the caller decide the policy (raise
+    before anything is queued, or warn and keep the valid keys).
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"run.log() takes a mapping of key -> value, not {type(data).__name__}")
+    out: dict[str, Any] = {}
+    _flatten_into(data, "", 0, out, issues)
+    return out
+
+
+def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Issues) -> None:
+    errors = issues.errors
+    for key, value in data.items():
+        if type(key) is not str or not key:
+            errors.append(InvalidValue(prefix + repr(key), "keys must be non-empty strings"))
+            continue
+        full = prefix + key
+        kind = type(value)
+        if kind is float:
+            out[full] = value
+            if value != value or value in _INFINITIES:
+                issues.nonfinite.append(full)
+        elif kind is int:
+            out[full] = value
+        elif isinstance(value, Mapping):
+            if depth + 1 >= MAX_DEPTH:
+                errors.append(
+                    InvalidValue(full, f"nesting deeper than {MAX_DEPTH} levels is refused")
+                )
+            else:
+                _flatten_into(value, full + "/", depth + 1, out, issues)
+        else:
+            try:
+                converted = normalize_value(value)
+            except TypeError as exc:
+                errors.append(InvalidValue(full, str(exc)))
+                continue
+            if converted is not None:
+                out[full] = converted
+                if type(converted) is float and (converted != converted
+                                                 or converted in _INFINITIES):
+                    issues.nonfinite.append(full)
+
+
+def normalize_value(value: Any) -> Any:
+    """One leaf value as a number, a PendingScalar, a Media, or None (left out).
+
+    Raises TypeError with the rule when the value cannot be logged.
+    """
+    from unilog.media import Media, Text
+
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, _NUMBER_TYPES):
+        return value
+    if isinstance(value, (Media, PendingScalar)):
+        return value
+    if isinstance(value, str):
+        return Text(value)
+    if is_tensor(value):
+        return scalar_from_tensor(value)
+    module = type(value).__module__
+    if module == "numpy":
+        return _numpy_scalar(value)
+    if hasattr(value, "__float__") and not hasattr(value, "__len__"):
+        return float(value)  # Decimal, Fraction and other number-like types
+    raise TypeError(
+        f"values must be numbers, strings, one-element tensors/arrays or unilog media "
+        f"(Image, Histogram, Text, Table), not {type(value).__name__}"
+    )
+
+
+def _numpy_scalar(value: Any) -> Any:
+    size = getattr(value, "size", 1)
+    if size != 1:
+        raise TypeError(
+            f"an array of shape {getattr(value, 'shape', '?')} is not a scalar; "
+            "log unilog.Histogram(array) for a distribution"
+        )
+    item = value.item()
+    if isinstance(item, bool):
+        return int(item)
+    if not isinstance(item, _NUMBER_TYPES):
+        raise TypeError(f"numpy value of dtype {value.dtype} is not a number")
+    return item

@@ -1,0 +1,128 @@
+"""``unilog.read_run(path)``: read a run directory back.
+
+Works on a finished run, a running one and one whose process was killed: a
+last line cut off mid-write is ignored. ``metrics`` needs pandas; everything
+else is the standard library.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unilog.artifacts import Artifact, ArtifactStore
+
+
+@dataclass
+class RunData:
+    """A run read back from its directory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    artifacts: list[Artifact]
+    history: list[tuple[int, float, str, str]] = field(repr=False)
+
+    @property
+    def status(self) -> str:
+        """finished, failed, killed, or running (also for a process killed with SIGKILL)."""
+        return self.manifest.get("status", "running")
+
+    @property
+    def metrics(self):
+        """A pandas DataFrame: one row per step (the index), one column per key.
+
+        Numeric columns are numbers; media columns hold file paths relative to
+        the run directory; text columns hold the text. A key logged twice at
+        one step keeps its last value.
+        """
+        import pandas as pd
+
+        frame = pd.DataFrame(self.history, columns=["step", "time", "key", "value"])
+        if frame.empty:
+            return pd.DataFrame(index=pd.Index([], name="step"))
+        frame = frame.drop_duplicates(["step", "key"], keep="last")
+        wide = frame.pivot(index="step", columns="key", values="value")
+        wide.columns.name = None
+        order = list(dict.fromkeys(frame["key"]))
+        wide = wide[order]
+        for column in wide.columns:
+            numeric = pd.to_numeric(wide[column], errors="coerce")
+            if numeric.notna().sum() == wide[column].notna().sum():
+                wide[column] = numeric
+        return wide
+
+    def series(self, key: str) -> list[tuple[int, Any]]:
+        """``[(step, value), ...]`` of one key, numbers parsed, without pandas."""
+        return [(step, _parse(value)) for step, _, k, value in self.history if k == key]
+
+
+def _parse(value: str) -> Any:
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
+def read_run(path: str | os.PathLike) -> RunData:
+    """Read the run directory at ``path`` (``<dir>/<project>/<id>``)."""
+    root = Path(path)
+    manifest = _read_json(root / "run.json")
+    if manifest is None:
+        raise FileNotFoundError(f"{root} is not a unilog run directory (no run.json)")
+    return RunData(
+        path=root,
+        manifest=manifest,
+        config=_read_json(root / "config.json") or {},
+        summary=_read_json(root / "summary.json") or {},
+        artifacts=ArtifactStore(root, manifest.get("id", root.name)).list(),
+        history=read_history(root / "metrics.csv"),
+    )
+
+
+def read_history(path: Path) -> list[tuple[int, float, str, str]]:
+    """The lines of ``metrics.csv`` as ``(step, time, key, value)``; a torn last line is dropped."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # the process died mid-line
+    rows = []
+    for record in csv.reader(io.StringIO(text, newline="")):
+        if len(record) != 4 or record[0] == "step":
+            continue
+        try:
+            rows.append((int(record[0]), float(record[1]), record[2], record[3]))
+        except ValueError:
+            continue
+    return rows
+
+
+def last_step(run_dir: Path) -> int | None:
+    """The highest step in a run's ``metrics.csv`` (reads only its tail), or None."""
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return None
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 65536))
+        tail = f.read().decode("utf-8", errors="replace")
+    steps = [int(line.split(",", 1)[0]) for line in tail.splitlines()[1:]
+             if line.split(",", 1)[0].isdigit()]
+    return max(steps) if steps else None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

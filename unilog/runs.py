@@ -1,0 +1,391 @@
+"""``unilog.init`` and :class:`Run`: lifecycle, step, config, summary.
+
+``Run.log`` runs on the caller's thread and only normalises, merges into the
+current step's row and makes one hook call when a row is committed; backends
+run on their workers (:mod:`unilog.dispatch`).
+
+Step semantics follow wandb (see docs/logging.md): ``log(d)`` writes at the
+current step and advances it; ``commit=False`` accumulates; ``step=s`` with
+``s`` >= current writes at ``s`` and keeps the row open until a later step or a
+commit; ``s`` < current is a :class:`StepError` under ``on_error="raise"``,
+otherwise a one-time warning and the row goes only to the local record (and to
+backends that declare ``out_of_order_steps``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from unilog import lifecycle, settings
+from unilog.artifacts import Artifact, ArtifactStore, find_artifact
+from unilog.backend import Row, RunInfo
+from unilog.config import Config, redact, to_dict, to_plain
+from unilog.dispatch import BackendWorker, Dispatcher
+from unilog.errors import StepError, UnilogError, UnilogWarning
+from unilog.manifest import Manifest, provenance
+from unilog.normalize import Issues, flatten, normalize_value
+from unilog.plugins import get_plugin_manager
+from unilog.policy import ErrorPolicy
+from unilog.tensors import PendingScalar
+
+STATUSES = ("finished", "failed", "killed")
+
+
+class Summary(dict):
+    """``run.summary``: final values of the run (``run.summary["best_acc"] = 0.97``).
+
+    Each assignment is sent to every backend. Values: numbers, strings, bools,
+    None, lists/dicts of those, and one-element tensors (read on the worker side).
+    """
+
+    def __init__(self, on_change):
+        super().__init__()
+        self._on_change = on_change
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def update(self, values: Any = (), **kwargs: Any) -> None:
+        """Set several summary values at once."""
+        new = dict(values, **kwargs)
+        plain = {str(k): _summary_value(v) for k, v in new.items()}
+        super().update(plain)
+        self._on_change(plain)
+
+
+def _summary_value(value: Any) -> Any:
+    converted = normalize_value(value) if not isinstance(value, (dict, list, tuple)) else None
+    if isinstance(converted, PendingScalar):
+        return converted
+    return to_plain(value)
+
+
+class Run:
+    """One experiment run, logging to several backends at once. Create it with :func:`unilog.init`."""
+
+    def __init__(self, s: settings.Settings):
+        self.id = s.id
+        self.name = s.name
+        self.project = s.project
+        self.group = s.group
+        self.tags = s.tags
+        self.notes = s.notes
+        self.mode = s.mode
+        self.dir: Path | None = s.run_dir
+        self._settings = s
+        self._policy = ErrorPolicy(s.on_error)
+        self._lock = threading.RLock()  # re-entrant: a signal handler may run mid-log
+        self._finish_lock = threading.Lock()
+        self._step = s.start_step
+        self._pending: dict[str, Any] = {}
+        self._finished = False
+        self._report: dict[str, Any] | None = None
+        self._warned: set[tuple[str, str]] = set()
+        self.config = Config(to_dict(s.config), on_change=self._config_changed)
+        self.summary = Summary(self._summary_changed)
+        self._disabled = s.mode == "disabled"
+        if self._disabled:
+            return
+        self._artifacts = ArtifactStore(self.dir, self.id)
+        self._manifest = self._start_manifest()
+        self._dispatcher = self._start_dispatch()
+        self._hook = self._dispatcher.hook
+        self._row_hooks = get_plugin_manager().hook.unilog_process_row
+        self._process_rows = bool(self._row_hooks.get_hookimpls())
+        lifecycle.register(self)
+        self._notify("unilog_run_started", run=self)
+
+    # -- start ----------------------------------------------------------------
+
+    def _info(self) -> RunInfo:
+        return RunInfo(
+            id=self.id, name=self.name, project=self.project, dir=self.dir, mode=self.mode,
+            config=self._redacted_config(), tags=self.tags, notes=self.notes,
+            group=self.group, resumed=self._settings.resumed,
+            previous=self._settings.previous.get("backends", {}), start_time=time.time(),
+        )
+
+    def _start_manifest(self) -> Manifest:
+        import unilog
+
+        s = self._settings
+        data = dict(s.previous) if s.resumed else {}
+        data.update(
+            id=self.id, name=self.name, project=self.project, group=self.group,
+            tags=list(self.tags), notes=self.notes, mode=self.mode, status="running",
+            unilog_version=unilog.__version__, step=self._step,
+            backend_names=[name for name, _ in s.backends],
+        )
+        data.setdefault("created", time.time())
+        if s.resumed:
+            data.setdefault("resumes", []).append({"time": time.time(), **provenance()})
+        else:
+            data["provenance"] = provenance()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(self.dir / "run.json", data)
+        manifest.update(started=time.time(), ended=None)
+        return manifest
+
+    def _start_dispatch(self) -> Dispatcher:
+        info = self._info()
+        workers = []
+        for name, (cls, options) in self._settings.backend_classes.items():
+            options = dict(options)
+            queue_size = options.pop("queue_size", None)
+            backend = settings.construct_backend(cls, options)
+            kwargs = {"queue_size": queue_size} if queue_size else {}
+            workers.append(BackendWorker(backend, info, self._policy, blocking=name == "csv",
+                                         **kwargs))
+        dispatcher = Dispatcher(workers)
+        dispatcher.start()
+        dispatcher.hook.unilog_dispatch_config(config=info.config)
+        return dispatcher
+
+    # -- logging ----------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log`` writes at (unless given ``step=``)."""
+        return self._step
+
+    def log(self, data: dict[str, Any], step: int | None = None,
+            commit: bool | None = None) -> None:
+        """Log a mapping of values at the current step (or at ``step``).
+
+        Cheap on the caller's thread: values are normalised and handed over;
+        backends run on their own threads. See the module docstring for steps.
+        """
+        if self._disabled:
+            return
+        self._policy.raise_pending()
+        issues = Issues()
+        values = flatten(data, issues)
+        if issues.errors:
+            self._bad_input(issues.errors)
+        with self._lock:
+            if self._finished:
+                self._warn_once("finished", "log", "log() after finish() is ignored")
+                return
+            if step is not None:
+                step = self._check_step(step)
+                if step < self._step:
+                    self._regressed(step, values)
+                    return
+                if step > self._step:
+                    self._commit()
+                    self._step = step
+            if issues.nonfinite:
+                self._flag_nonfinite(issues.nonfinite, values)
+            self._pending.update(values)
+            if commit or (commit is None and step is None):
+                self._commit()
+                self._step += 1
+
+    def _check_step(self, step: Any) -> int:
+        if type(step) is not int:
+            if isinstance(step, bool) or not hasattr(step, "__index__"):
+                raise StepError(f"step must be an int >= 0, not {type(step).__name__} {step!r}")
+            step = step.__index__()  # numpy and torch integers
+        if step < 0:
+            raise StepError(f"step must be an int >= 0, not {step}")
+        return step
+
+    def _regressed(self, step: int, values: dict[str, Any]) -> None:
+        message = (f"step {step} is lower than the current step {self._step}: steps may not "
+                   f"go backwards (keys: {', '.join(list(values)[:5])})")
+        if self._settings.on_error == "raise":
+            raise StepError(message)
+        self._warn_once("step", "regression", message + "; rows like this go to the local "
+                        "record only (warned once per run)")
+        if values:
+            self._dispatch_row(step, values, local_only=True)
+
+    def _commit(self) -> None:
+        if self._pending:
+            values, self._pending = self._pending, {}
+            self._dispatch_row(self._step, values, local_only=False)
+
+    def _dispatch_row(self, step: int, values: dict[str, Any], local_only: bool) -> None:
+        if self._process_rows:
+            self._run_row_hooks(step, values)
+        self._hook.unilog_dispatch_row(row=Row(step, values, time.time()), local_only=local_only)
+
+    def _run_row_hooks(self, step: int, values: dict[str, Any]) -> None:
+        for impl in self._row_hooks.get_hookimpls():
+            try:
+                impl.function(run=self, step=step, values=values)
+            except Exception as exc:
+                self._warn_once("plugin", impl.plugin_name,
+                                f"plugin {impl.plugin_name!r} failed in unilog_process_row: "
+                                f"{type(exc).__name__}: {exc}")
+
+    def _bad_input(self, errors: list) -> None:
+        if self._settings.on_error == "raise":
+            raise errors[0]
+        for error in errors:
+            self._warn_once("input", error.key, f"{error}; the key is left out (warned once)")
+
+    def _flag_nonfinite(self, keys: list[str], values: dict[str, Any]) -> None:
+        for key in keys:
+            self._warn_once("nonfinite", key, f"key {key!r} is {values[key]} at step "
+                            f"{self._step}; kept as a float (warned once per key)")
+
+    def _warn_once(self, category: str, key: str, message: str) -> None:
+        if (category, key) not in self._warned:
+            self._warned.add((category, key))
+            warnings.warn(message, UnilogWarning, stacklevel=4)
+
+    # -- config and summary -------------------------------------------------------
+
+    def _redacted_config(self) -> dict[str, Any]:
+        return redact(to_plain(self.config._data))
+
+    def _config_changed(self, _data: dict[str, Any]) -> None:
+        if not self._disabled:
+            with self._lock:
+                self._hook.unilog_dispatch_config(config=self._redacted_config())
+
+    def _summary_changed(self, values: dict[str, Any]) -> None:
+        if not self._disabled:
+            with self._lock:
+                self._hook.unilog_dispatch_summary(summary=redact(values))
+
+    # -- artifacts --------------------------------------------------------------
+
+    def log_artifact(self, path: str | os.PathLike, name: str | None = None,
+                     type: str = "artifact", aliases: list[str] | None = None,
+                     metadata: dict[str, Any] | None = None) -> Artifact | None:
+        """Version a file or directory as an artifact and send it to every backend.
+
+        The files are copied into the run directory (content-addressed, so an
+        identical file is stored once) before this returns, so the caller may
+        overwrite them at once. Returns the stored :class:`Artifact` (None for
+        a disabled run).
+        """
+        if self._disabled:
+            return None
+        self._policy.raise_pending()
+        artifact = self._artifacts.add(path, name=name, type=type, aliases=aliases,
+                                       metadata=metadata)
+        with self._lock:
+            self._hook.unilog_dispatch_artifact(artifact=artifact)
+        return artifact
+
+    def use_artifact(self, ref: str) -> Artifact:
+        """Find an artifact by ``"name"``, ``"name:v3"``, ``"name:<alias>"`` or
+        ``"<run id>/name:alias"``: in this run first, then in the project's other
+        runs, newest first. Call ``.download()`` on the result for its files."""
+        project_dir = self._settings.dir / self.project
+        return find_artifact(ref, None if self._disabled else self.dir, project_dir)
+
+    # -- flush and finish ----------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every backend has stored what was logged so far (rows
+        still open at the current step stay open). True if all made it in time."""
+        if self._disabled:
+            return True
+        late = self._dispatcher.flush(timeout)
+        self._policy.raise_pending()
+        return not late
+
+    def finish(self, exit_code: int = 0, timeout: float | None = None, *,
+               status: str | None = None) -> dict[str, Any]:
+        """End the run everywhere; idempotent.
+
+        Commits the open row, closes every backend in parallel, each bounded by
+        ``timeout`` seconds (default ``$UNILOG_FINISH_TIMEOUT`` or 60), writes
+        the final manifest and returns the per-backend report (what each
+        delivered, dropped, skipped or failed). ``status`` defaults to
+        ``finished`` for ``exit_code == 0``, else ``failed``.
+        """
+        with self._finish_lock:
+            if self._report is not None:
+                return self._report
+            status = status or ("finished" if exit_code == 0 else "failed")
+            if status not in STATUSES:
+                raise UnilogError(f"status must be one of {STATUSES}, not {status!r}")
+            self._report = self._finish(status, exit_code, timeout)
+        self._release()
+        if self._settings.on_error == "raise":
+            pending = self._policy.clear_pending()
+            if pending and not self._disabled:
+                raise pending[0]
+        return self._report
+
+    def _finish(self, status: str, exit_code: int, timeout: float | None) -> dict[str, Any]:
+        with self._lock:
+            self._finished = True
+            if self._disabled:
+                return {}
+            self._commit()
+        timeout = settings.finish_timeout() if timeout is None else timeout
+        report = self._dispatcher.close(status, exit_code, timeout)
+        self._manifest.update(status=status, exit_code=exit_code, ended=time.time(),
+                              step=self._step, backends=report)
+        _log_problems(self.id, report)
+        self._notify("unilog_run_finished", run=self, status=status, report=report)
+        return report
+
+    def _release(self) -> None:
+        if self._disabled:
+            return
+        lifecycle.unregister(self)
+        module = sys.modules.get("unilog")
+        if module is not None and getattr(module, "run", None) is self:
+            module.run = None
+
+    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an observer hook, one implementation at a time so one failure stays local."""
+        for impl in getattr(get_plugin_manager().hook, hook_name).get_hookimpls():
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as exc:
+                self._warn_once("plugin", impl.plugin_name,
+                                f"plugin {impl.plugin_name!r} failed in {hook_name}: "
+                                f"{type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self._finish_quietly(130, "killed")
+        else:
+            self._finish_quietly(1, "failed")
+
+    def _finish_quietly(self, exit_code: int, status: str) -> None:
+        # An exception is already propagating: never replace it with a backend error.
+        try:
+            self.finish(exit_code=exit_code, status=status)
+        except UnilogError:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<unilog.Run id={self.id!r} name={self.name!r} dir={str(self.dir)!r}>"
+
+
+def _log_problems(run_id: str, report: dict[str, dict[str, Any]]) -> None:
+    import logging
+
+    logger = logging.getLogger("unilog")
+    for name, counts in report.items():
+        problems = {k: counts[k] for k in ("errors", "dropped", "failed", "undelivered",
+                                           "collisions") if counts.get(k)}
+        if counts.get("timed_out"):
+            problems["timed_out"] = True
+        if counts.get("disabled"):
+            problems["disabled"] = counts["disabled"]
+        if problems:
+            logger.warning("unilog run %s: backend %r did not receive everything: %s "
+                           "(the local record has it all)", run_id, name, problems)
+
+

@@ -1,0 +1,185 @@
+"""Resolving ``unilog.init``'s arguments, with their environment variables, into Settings.
+
+Precedence for each setting: the argument, then its environment variable,
+then the default:
+
+=============  ======================  ==========
+argument       environment variable    default
+=============  ======================  ==========
+backends       UNILOG_BACKENDS         ``["csv"]`` (comma-separated names)
+dir            UNILOG_DIR              ``./runs``
+mode           UNILOG_MODE             ``online``
+project        UNILOG_PROJECT          ``default``
+(finish)       UNILOG_FINISH_TIMEOUT   60 seconds
+=============  ======================  ==========
+
+The CSV backend is the local record and is always added unless the mode is
+``disabled``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import string
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unilog.errors import ConfigError
+from unilog.plugins import get_backend_class
+
+MODES = ("online", "offline", "disabled")
+RESUME = (None, "allow", "must")
+LOCAL_RECORD = "csv"
+
+_ID_RULE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PROJECT_RULE = re.compile(r"^[\w.\- ]{1,128}$")
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass
+class Settings:
+    """Everything a Run needs, resolved and validated."""
+
+    id: str
+    name: str
+    project: str
+    dir: Path
+    mode: str
+    on_error: str
+    config: Any = None
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
+    group: str | None = None
+    backends: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    backend_classes: dict[str, tuple[type, dict[str, Any]]] = field(default_factory=dict)
+    resumed: bool = False
+    previous: dict[str, Any] = field(default_factory=dict)
+    start_step: int = 0
+
+    @property
+    def run_dir(self) -> Path:
+        """``<dir>/<project>/<id>``."""
+        return self.dir / self.project / self.id
+
+
+def new_run_id() -> str:
+    """Eight random lowercase letters and digits, like wandb's run ids."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(8))
+
+
+def finish_timeout() -> float:
+    """Default bound, in seconds, on closing each backend at ``finish``."""
+    return float(os.environ.get("UNILOG_FINISH_TIMEOUT", "60"))
+
+
+def parse_backends(backends: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Normalise every accepted form to ``[(name, options), ...]``.
+
+    Forms: ``["wandb", "csv"]``, ``[{"name": "wandb", **options}]``,
+    ``{"wandb": {...}, "csv": {}}``, a comma-separated string, or None (then
+    ``$UNILOG_BACKENDS``, then ``["csv"]``).
+    """
+    if backends is None:
+        backends = os.environ.get("UNILOG_BACKENDS") or [LOCAL_RECORD]
+    if isinstance(backends, str):
+        backends = [b.strip() for b in backends.split(",") if b.strip()]
+    if hasattr(backends, "items"):
+        items = [(str(name), dict(opts or {})) for name, opts in backends.items()]
+    else:
+        items = [_parse_entry(entry) for entry in backends]
+    names = [name for name, _ in items]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"backend {duplicates[0]!r} is listed twice; list each backend once")
+    return items
+
+
+def _parse_entry(entry: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(entry, str):
+        return entry, {}
+    if hasattr(entry, "items"):
+        options = dict(entry.items())
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"a backend given as a mapping needs a 'name' key: {entry!r}")
+        return name, options
+    raise ConfigError(f"a backend is a name or a mapping with a 'name' key, not {entry!r}")
+
+
+def construct_backend(cls: type, options: dict[str, Any]) -> Any:
+    """``cls(**options)``, turning a bad option into a ConfigError naming the backend."""
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigError(f"backend {cls.name!r} rejected its options {sorted(options)}: "
+                          f"{exc}") from exc
+
+
+def distributed_rank() -> int:
+    """This process's global rank under torch.distributed/torchrun, else 0."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    for var in ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, id, resume,
+            on_error, rank_zero_only) -> Settings:
+    """Validate every argument of ``init`` and fill in defaults."""
+    mode = mode or os.environ.get("UNILOG_MODE") or "online"
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if rank_zero_only and distributed_rank() != 0:
+        mode = "disabled"
+    if resume not in RESUME:
+        raise ConfigError(f"resume must be None, 'allow' or 'must', not {resume!r}")
+    project = project or os.environ.get("UNILOG_PROJECT") or "default"
+    if not _PROJECT_RULE.match(project) or project in (".", ".."):
+        raise ConfigError(f"project {project!r} must be 1-128 letters, digits, spaces, "
+                          "'.', '_' or '-' (it names a folder)")
+    run_id = id or new_run_id()
+    if not _ID_RULE.match(run_id):
+        raise ConfigError(f"run id {run_id!r} must be 1-64 letters, digits, '_' or '-'")
+    if isinstance(tags, str):
+        tags = [tags]
+    s = Settings(
+        id=run_id, name=name or run_id, project=project, mode=mode,
+        dir=Path(dir or os.environ.get("UNILOG_DIR") or "runs").expanduser().absolute(),
+        on_error=on_error, config=config, tags=tuple(str(t) for t in (tags or ())),
+        notes=notes, group=group,
+    )
+    if mode == "disabled":
+        return s
+    s.backends = parse_backends(backends)
+    if LOCAL_RECORD not in dict(s.backends):
+        s.backends.insert(0, (LOCAL_RECORD, {}))
+    s.backend_classes = {name: (get_backend_class(name), opts) for name, opts in s.backends}
+    _resolve_resume(s, resume)
+    return s
+
+
+def _resolve_resume(s: Settings, resume: str | None) -> None:
+    from unilog.manifest import MANIFEST, Manifest
+
+    exists = (s.run_dir / MANIFEST).exists()
+    if exists and resume is None:
+        raise ConfigError(f"a run with id {s.id!r} already exists in {s.run_dir}; pass "
+                          "resume='allow' to continue it, or another id")
+    if not exists and resume == "must":
+        raise ConfigError(f"resume='must' but there is no run {s.id!r} in {s.run_dir.parent}")
+    if exists:
+        s.resumed = True
+        s.previous = Manifest.load(s.run_dir).data
+        # A run killed with SIGKILL never saved its step: the metrics file knows it.
+        from unilog.read import last_step
+
+        logged = last_step(s.run_dir)
+        s.start_step = max(int(s.previous.get("step") or 0),
+                           logged + 1 if logged is not None else 0)

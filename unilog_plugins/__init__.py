@@ -1,0 +1,1 @@
+"""The backends that ship with unilog, each a plugin module registered like any third-party one."""

@@ -1,0 +1,140 @@
+"""The CSV backend: the run's local record, kept for every run that is not disabled.
+
+Files in the run directory:
+
+- ``metrics.csv``: one line per value, ``step,time,key,value``, appended and
+  flushed at least every half second, so a killed process leaves a valid file
+  holding everything logged up to about a second before. One line per value
+  keeps the cost of a ``log`` flat however many rows or distinct keys the run
+  has (a wide file would have to be rewritten for each new key).
+  ``unilog.read_run(path).metrics`` pivots it to one column per metric.
+- ``media/<key>/step_<step>.<ext>``: images (PNG), histograms (JSON), tables
+  (CSV); the metrics line holds the file's path relative to the run directory.
+  Text values are stored inline in the ``value`` column.
+- ``config.json``: the resolved, redacted config.
+- ``summary.json``: the last value of every metric, overridden by what the
+  user set in ``run.summary``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import unilog
+from unilog.backend import MEDIA_KINDS, Backend, Capabilities, Row, RunInfo
+
+METRICS_HEADER = ("step", "time", "key", "value")
+_UNSAFE = re.compile(r"[^\w.\- ]")
+
+
+def safe_path_component(part: str) -> str:
+    """A key segment usable as a folder name: no separators, no ``..``, never empty."""
+    cleaned = _UNSAFE.sub("_", part).strip()
+    return "_" if cleaned in ("", ".", "..") else cleaned[:100]
+
+
+def media_stem(key: str, step: int) -> Path:
+    """Where a media value of ``key`` at ``step`` goes, relative to the run directory."""
+    parts = [safe_path_component(p) for p in key.split("/")]
+    return Path("media", *parts, f"step_{step}")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class CSVBackend(Backend):
+    """The local record: metrics as CSV, media as files, config and summary as JSON."""
+
+    name = "csv"
+    capabilities = Capabilities(media=MEDIA_KINDS, out_of_order_steps=True, artifacts=True)
+    flush_interval = 0.5
+
+    def open(self, run: RunInfo) -> dict[str, Any]:
+        """Open (or, on resume, append to) ``metrics.csv``."""
+        self.dir = Path(run.dir)
+        path = self.dir / "metrics.csv"
+        fresh = not path.exists() or path.stat().st_size == 0
+        if not fresh:
+            _terminate_partial_line(path)
+        self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (kept open)
+        self._write = csv.writer(self._file).writerow
+        if fresh:
+            self._write(METRICS_HEADER)
+        self._last: dict[str, Any] = {}
+        self._summary: dict[str, Any] = {}
+        summary_path = self.dir / "summary.json"
+        if run.resumed and summary_path.exists():
+            self._last = json.loads(summary_path.read_text(encoding="utf-8"))
+        return {"id": run.id, "location": str(path)}
+
+    def log_rows(self, rows: list[Row]) -> None:
+        """Append one line per value."""
+        write = self._write
+        last = self._last
+        for row in rows:
+            step, when = row.step, round(row.time, 3)
+            for key, value in row.values.items():
+                kind = type(value)
+                if kind is not float and kind is not int:
+                    value = self._media_cell(key, step, value)
+                last[key] = value
+                write((step, when, key, value))
+
+    def _media_cell(self, key: str, step: int, media: Any) -> str:
+        if isinstance(media, unilog.Text):
+            return media.text
+        stem = media_stem(key, step)
+        target = self.dir / stem
+        n = 0
+        while target.with_suffix(media.suffix).exists():  # the same key twice at one step
+            n += 1
+            target = self.dir / stem.with_name(f"{stem.name}_{n}")
+        saved = media.save(target)
+        return saved.relative_to(self.dir).as_posix()
+
+    def log_config(self, config: dict[str, Any]) -> None:
+        """Write ``config.json``."""
+        write_json_atomic(self.dir / "config.json", config)
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        """Merge into ``summary.json``."""
+        self._summary.update(summary)
+        self._write_summary()
+
+    def _write_summary(self) -> None:
+        write_json_atomic(self.dir / "summary.json", {**self._last, **self._summary})
+
+    def flush(self) -> None:
+        """Hand buffered lines to the operating system (enough to survive SIGKILL)."""
+        self._file.flush()
+
+    def close(self, status: str, exit_code: int) -> None:
+        """Flush, close the file and write the final summary."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._write_summary()
+
+
+def _terminate_partial_line(path: Path) -> None:
+    """A process killed mid-write can leave a last line with no newline: end it
+    so appended lines start clean (the reader drops the broken line)."""
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":
+            f.write(b"\n")
+
+
+@unilog.hookimpl
+def unilog_register_backends(register):
+    """Register the CSV backend."""
+    register(CSVBackend)
