@@ -125,7 +125,9 @@ class Backend:
     """Base class of every backend; subclass it and override what you store.
 
     Every backend is built the same way, ``Backend(**options)``, with the
-    options the user gave for it, so one contract test covers them all.
+    options the user gave for it, so one contract test covers them all. A
+    subclass takes its options as keyword arguments and passes the rest up;
+    the base class refuses any left over.
     """
 
     #: The name users pass in ``backends=[...]``.
@@ -140,7 +142,11 @@ class Backend:
     flush_interval: ClassVar[float | None] = 1.0
 
     def __init__(self, **options: Any):
-        self.options = options
+        # Options a subclass did not take are typos or wrong backends: refuse them
+        # so a misspelled option never silently falls back to a default.
+        if options:
+            raise TypeError(f"unknown option(s) {', '.join(sorted(options))} for backend "
+                            f"{self.name!r}")
 
     def open(self, run: RunInfo) -> dict[str, Any] | None:
         """Start the backend's run. Return its own identity (``{"id": ..., "url": ...}``),

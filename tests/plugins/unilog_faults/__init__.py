@@ -1,0 +1,140 @@
+"""Fault-injection backends for unilog's tests.
+
+Installed through a real ``unilog`` entry point (the dist-info beside this
+package), exactly like a third-party plugin. They fake failures, never a real
+backend: "raising" raises on every call, "hanging" blocks, "slow" sleeps,
+"recorder" keeps what it receives so tests can see what the core sent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import unilog
+from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule
+
+#: What every "recorder" instance received, by the ``label`` option.
+RECORDED: dict[str, dict] = {}
+#: Set it to release every "hanging" backend.
+RELEASE = threading.Event()
+
+
+class Raising(Backend):
+    """Opens fine, then raises on every call."""
+
+    name = "raising"
+
+    def log_rows(self, rows):
+        raise RuntimeError("raising backend: log failed")
+
+    def log_config(self, config):
+        raise RuntimeError("raising backend: config failed")
+
+    def log_artifact(self, artifact):
+        raise RuntimeError("raising backend: artifact failed")
+
+    def close(self, status, exit_code):
+        raise RuntimeError("raising backend: close failed")
+
+
+class FailsToOpen(Backend):
+    """Raises in open, like an SDK that cannot reach its service."""
+
+    name = "fails_to_open"
+
+    def open(self, run):
+        raise ConnectionError("fails_to_open: service unreachable")
+
+
+class Hanging(Backend):
+    """Blocks in every log call and at close until RELEASE is set (or 600 s)."""
+
+    name = "hanging"
+
+    def log_rows(self, rows):
+        RELEASE.wait(600)
+
+    def close(self, status, exit_code):
+        RELEASE.wait(600)
+
+
+class Slow(Backend):
+    """Takes ``delay`` seconds (option, default 0.005) per call of log_rows."""
+
+    name = "slow"
+
+    def __init__(self, delay: float = 0.005, **options):
+        super().__init__(**options)
+        self.delay = delay
+
+    def log_rows(self, rows):
+        time.sleep(self.delay)
+
+
+class Noop(Backend):
+    """Accepts everything and does nothing (for cost measurements)."""
+
+    name = "noop"
+    capabilities = Capabilities(media=MEDIA_KINDS, out_of_order_steps=True)
+    flush_interval = None
+
+
+class Recorder(Backend):
+    """Keeps everything it receives in RECORDED[label]; options set its capabilities."""
+
+    name = "recorder"
+
+    def __init__(self, label: str = "default", media=(), out_of_order: bool = False,
+                 allowed: str | None = None, max_length: int | None = None,
+                 fail_every: int = 0, **options):
+        super().__init__(**options)
+        self.label = label
+        self.fail_every = fail_every
+        self.calls = 0
+        # Capabilities are per instance here so one plugin can play many backends.
+        self.capabilities = Capabilities(
+            media=frozenset(media), out_of_order_steps=out_of_order,
+            key_rule=KeyRule(allowed=allowed, max_length=max_length),
+        )
+        RECORDED[label] = self.data = {"rows": [], "config": [], "summary": {}, "artifacts": [],
+                                       "open": None, "close": None, "flushes": 0}
+
+    def open(self, run):
+        self.data["open"] = run
+        return {"id": f"rec-{run.id}", "url": f"memory://{self.label}"}
+
+    def log_rows(self, rows):
+        self.calls += 1
+        if self.fail_every and self.calls % self.fail_every == 0:
+            raise ValueError(f"recorder {self.label}: injected failure #{self.calls}")
+        self.data["rows"].extend((r.step, dict(r.values)) for r in rows)
+
+    def log_config(self, config):
+        self.data["config"].append(config)
+
+    def log_summary(self, summary):
+        self.data["summary"].update(summary)
+
+    def log_artifact(self, artifact):
+        self.data["artifacts"].append(artifact)
+
+    def flush(self):
+        self.data["flushes"] += 1
+
+    def close(self, status, exit_code):
+        self.data["close"] = (status, exit_code)
+
+
+class NeedsMissingSDK(Backend):
+    """A backend whose SDK is not installed."""
+
+    name = "needs_missing_sdk"
+    requires = ("unilog_no_such_sdk_xyz",)
+    extra = "nosuchsdk"
+
+
+@unilog.hookimpl
+def unilog_register_backends(register):
+    for cls in (Raising, FailsToOpen, Hanging, Slow, Noop, Recorder, NeedsMissingSDK):
+        register(cls)
