@@ -29,8 +29,11 @@ def isolated(tmp_path, monkeypatch):
     yield
     import unilog
 
-    if unilog.run is not None:  # a test that forgot finish must not leak its run
-        unilog.run.finish(timeout=5)
+    if unilog.run is not None:  # a test that left its run open must not leak it
+        try:
+            unilog.run.finish(timeout=5)
+        except unilog.UnilogError:
+            pass
 
 
 @pytest.fixture

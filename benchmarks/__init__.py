@@ -1,0 +1,1 @@
+"""unilog's benchmarks: ``python -m benchmarks [--quick]`` (see docs/performance.md)."""

@@ -1,0 +1,42 @@
+"""``python -m benchmarks [--quick] [--out DIR]``: run the benchmarks, print and save a report."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import core
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every benchmark and write a markdown report under ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke pass)")
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    rows = core.run_all(args.quick)
+    lines = [
+        f"# unilog benchmarks ({'quick' if args.quick else 'full'})",
+        "",
+        f"`python -m benchmarks{' --quick' if args.quick else ''}` on {platform.node()}, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"{started}",
+        "",
+        "| figure | measured (median [min-max]) | target |",
+        "|---|---|---|",
+        *[f"| {name} | {value} | {target} |" for name, value, target in rows],
+    ]
+    report = "\n".join(lines)
+    print(report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ("core-quick.md" if args.quick else "core.md")).write_text(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
