@@ -299,5 +299,5 @@ def test_all_is_complete_and_sorted():
     assert unilog.__all__ == sorted(unilog.__all__)
     modules = {"errors", "media", "tensors", "settings", "runs", "read", "artifacts", "backend",
                "hookspecs", "plugins", "config", "dispatch", "normalize", "policy", "lifecycle",
-               "manifest", "annotations", "importlib", "TYPE_CHECKING", "Any", "cli"}
+               "manifest", "annotations", "importlib", "TYPE_CHECKING", "Any", "cli", "testing"}
     assert public - set(unilog.__all__) - modules == set()

@@ -70,6 +70,8 @@ class BackendWorker:
         self._policy = policy
         self._maxsize = max(1, queue_size)
         self._queue: SimpleQueue = SimpleQueue()
+        self._enqueue = self._queue.put
+        self._out_of_order = self.capabilities.out_of_order_steps
         self._put_count = 0  # written by producers only (under the run's lock)
         self._done_count = 0  # written by the worker only
         self._room = threading.Event()
@@ -93,10 +95,14 @@ class BackendWorker:
     @hookimpl
     def unilog_dispatch_row(self, row: Row, local_only: bool) -> None:
         """Queue a row (never raises)."""
-        if local_only and not self.capabilities.out_of_order_steps:
+        if local_only and not self._out_of_order:
             self.counts["skipped"] += 1
-            return
-        self._put(row)
+        elif self._put_count - self._done_count < self._maxsize:
+            # The common case inlined: this runs once per backend per row.
+            self._put_count += 1
+            self._enqueue(row)
+        else:
+            self._put(row)
 
     @hookimpl
     def unilog_dispatch_config(self, config: dict[str, Any]) -> None:
@@ -259,7 +265,8 @@ class BackendWorker:
                 logger.error("unilog backend %r is %s; the local record keeps everything",
                              self.name, reason)
             return False
-        self._consecutive = 0
+        if phase != "flush":  # a flush delivers nothing: it must not hide failing log calls
+            self._consecutive = 0
         return True
 
     # -- adaptation to the backend's capabilities --------------------------------
@@ -343,6 +350,7 @@ class Dispatcher:
         for worker in workers:
             self.manager.register(worker, name=worker.name)
         self.hook = self.manager.hook
+        self._closed = False
 
     def start(self) -> None:
         """Start every worker thread (each opens its backend)."""
@@ -352,8 +360,11 @@ class Dispatcher:
     def flush(self, timeout: float | None) -> list[str]:
         """Wait until every backend has taken and flushed what was queued.
 
-        Returns the names of the backends that did not make it in time.
+        Returns the names of the backends that did not make it in time. After
+        ``close`` there is nothing left to flush (and no worker to answer).
         """
+        if self._closed:
+            return []
         barriers = {}
         for worker in self.workers:
             barrier = _Barrier()
@@ -369,6 +380,7 @@ class Dispatcher:
 
     def close(self, status: str, exit_code: int, timeout: float) -> dict[str, dict[str, Any]]:
         """Close every backend in parallel (each on its own thread), bounded by ``timeout``."""
+        self._closed = True
         self.hook.unilog_dispatch_control(message=_Close(status, exit_code))
         deadline = time.monotonic() + timeout
         for worker in self.workers:

@@ -7,7 +7,9 @@ Installed on the first ``init``, never at import:
 - a SIGTERM handler, only when the process has none of its own (SIG_DFL) and
   ``init`` runs on the main thread: it marks the process as killed and raises
   ``SystemExit(143)``, so the training loop unwinds through its ``finally``
-  blocks and the process still exits with 128 + SIGTERM;
+  blocks and the process still exits with 128 + SIGTERM (a SIGTERM that
+  arrives while the exit callback is finishing the runs is ignored, so they
+  do not stay "running");
 - an exit callback that finishes every run still open. It is registered with
   ``threading._register_atexit`` when available, which runs before ordinary
   ``atexit`` callbacks, so runs are flushed before backend SDKs (which
@@ -32,6 +34,8 @@ _lock = threading.Lock()
 _active: list[Run] = []
 _installed = False
 _ending_status: str | None = None  # set by the excepthook / SIGTERM handler
+_ending_code: int | None = None  # the exit code that goes with it
+_exiting = False  # set while the exit callback finishes the runs
 
 
 def register(run: Run) -> None:
@@ -55,9 +59,11 @@ def _install() -> None:
     previous_hook = sys.excepthook
 
     def excepthook(exc_type, exc, tb):
-        global _ending_status
+        global _ending_status, _ending_code
         if _ending_status is None:
-            _ending_status = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+            interrupted = issubclass(exc_type, KeyboardInterrupt)
+            _ending_status = "killed" if interrupted else "failed"
+            _ending_code = 130 if interrupted else 1
         previous_hook(exc_type, exc, tb)
 
     sys.excepthook = excepthook
@@ -83,15 +89,20 @@ def _install_sigterm() -> None:
 
 
 def _on_sigterm(signum, frame) -> None:
-    global _ending_status
+    global _ending_status, _ending_code
+    if _exiting:
+        return  # already finishing the runs at exit: raising would leave them "running"
     _ending_status = "killed"
+    _ending_code = 128 + signum
     raise SystemExit(128 + signum)
 
 
 def _finish_all() -> None:
     """Finish every open run with the status the process is ending with."""
+    global _exiting
+    _exiting = True
     status = _ending_status or "finished"
-    exit_code = {"finished": 0, "failed": 1, "killed": 143}[status]
+    exit_code = _ending_code if _ending_code is not None else 0
     with _lock:
         runs = list(_active)
     for run in reversed(runs):

@@ -110,13 +110,17 @@ def normalize_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, _NUMBER_TYPES):
-        return value
+        if type(value) in _NUMBER_TYPES:
+            return value
+        # Subclasses (numpy.float64, IntEnum, ...) become plain numbers: the
+        # dispatcher and backends test ``type(v) is float``/``int``.
+        return int(value) if isinstance(value, int) else float(value)
     if isinstance(value, (Media, PendingScalar)):
         return value
     if isinstance(value, str):
         return Text(value)
     if is_tensor(value):
-        return scalar_from_tensor(value)
+        return _tensor_scalar(value)
     module = type(value).__module__
     if module == "numpy":
         return _numpy_scalar(value)
@@ -126,6 +130,15 @@ def normalize_value(value: Any) -> Any:
         f"values must be numbers, strings, one-element tensors/arrays or unilog media "
         f"(Image, Histogram, Text, Table), not {type(value).__name__}"
     )
+
+
+def _tensor_scalar(value: Any) -> Any:
+    scalar = scalar_from_tensor(value)
+    if isinstance(scalar, bool):
+        return int(scalar)
+    if isinstance(scalar, complex):
+        raise TypeError(f"a tensor of dtype {value.dtype} is not a real number")
+    return scalar
 
 
 def _numpy_scalar(value: Any) -> Any:

@@ -74,14 +74,20 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
     """Register a plugin object or module at run time, then refresh the backend registry.
 
     The same effect as installing a package with a ``unilog`` entry point,
-    without packaging it (useful in notebooks, tests and benchmarks).
+    without packaging it (useful in notebooks, tests and benchmarks). A plugin
+    with a hook unilog does not define (a misspelled name) raises pluggy's
+    ``PluginValidationError`` and is not registered. Backends already
+    registered keep their names (the first registration wins).
     """
     pm = get_plugin_manager()
     with _lock:
         pm.register(plugin, name=name)
-        pm.check_pending()
-        _backends.clear()
-        _collect_backends(pm)
+        try:
+            pm.check_pending()
+        except Exception:
+            pm.unregister(plugin)  # a rejected plugin must not poison later registrations
+            raise
+        _collect_backends(pm, only=plugin)
 
 
 def available_backends() -> dict[str, type[Backend]]:
@@ -153,14 +159,16 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             )
 
 
-def _collect_backends(pm: pluggy.PluginManager) -> None:
-    """Ask every plugin for its backends.
+def _collect_backends(pm: pluggy.PluginManager, only: object | None = None) -> None:
+    """Ask every plugin (or only the plugin ``only``) for its backends.
 
     Each implementation is called on its own rather than through one hook call:
     pluggy stops a hook call at the first exception, and one broken plugin must
     not hide the backends of the others.
     """
     for impl in pm.hook.unilog_register_backends.get_hookimpls():
+        if only is not None and impl.plugin is not only:
+            continue
         plugin_name = impl.plugin_name
 
         def register(cls: type[Backend], _plugin: str = plugin_name) -> None:

@@ -48,15 +48,27 @@ class RunData:
         if frame.empty:
             return pd.DataFrame(index=pd.Index([], name="step"))
         frame = frame.drop_duplicates(["step", "key"], keep="last")
-        wide = frame.pivot(index="step", columns="key", values="value")
-        wide.columns.name = None
         order = list(dict.fromkeys(frame["key"]))
-        wide = wide[order]
-        for column in wide.columns:
-            numeric = pd.to_numeric(wide[column], errors="coerce")
-            if numeric.notna().sum() == wide[column].notna().sum():
-                wide[column] = numeric
-        return wide
+        steps = pd.Index(sorted(frame["step"].unique()), name="step")
+        # Decided per key on the long table, not column by column (a run may
+        # have tens of thousands of keys). NaN is written "nan": a number too.
+        key, text = frame["key"], frame["value"]
+        numbers = pd.to_numeric(text, errors="coerce")
+        numeric = (numbers.notna() | text.eq("nan")).groupby(key).transform("all")
+        # Integers stay int64 (exact) in columns without gaps, as pandas would.
+        exact = (text.str.fullmatch(r"-?\d{1,18}").groupby(key).transform("all")
+                 & key.map(key.value_counts()).eq(len(steps)))
+        parts = []
+        for mask, parse in ((numeric & exact, pd.to_numeric),
+                            (numeric & ~exact, lambda v: pd.to_numeric(v, errors="coerce")),
+                            (~numeric, lambda v: v)):
+            if mask.any():
+                part = frame[mask].assign(value=lambda f, parse=parse: parse(f["value"]))
+                parts.append(part.pivot(index="step", columns="key", values="value")
+                             .reindex(steps))
+        wide = pd.concat(parts, axis=1)
+        wide.columns.name = None
+        return wide[order]
 
     def series(self, key: str) -> list[tuple[int, Any]]:
         """``[(step, value), ...]`` of one key, numbers parsed, without pandas."""
@@ -93,7 +105,8 @@ def read_history(path: Path) -> list[tuple[int, float, str, str]]:
     """The lines of ``metrics.csv`` as ``(step, time, key, value)``; a torn last line is dropped."""
     if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8", errors="replace")
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        text = f.read()  # newline="": a "\r" inside a quoted key or text stays as it is
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]  # the process died mid-line
     rows = []

@@ -189,9 +189,14 @@ class Run:
 
     def _check_step(self, step: Any) -> int:
         if type(step) is not int:
-            if isinstance(step, bool) or not hasattr(step, "__index__"):
+            if (isinstance(step, bool) or not hasattr(step, "__index__")
+                    or "bool" in str(getattr(step, "dtype", ""))):  # numpy/torch bools
                 raise StepError(f"step must be an int >= 0, not {type(step).__name__} {step!r}")
-            step = step.__index__()  # numpy and torch integers
+            try:
+                step = step.__index__()  # numpy and torch integers
+            except TypeError as exc:  # float tensors, arrays of several elements
+                raise StepError(f"step must be an int >= 0, not {type(step).__name__} "
+                                f"{step!r}") from exc
         if step < 0:
             raise StepError(f"step must be an int >= 0, not {step}")
         return step

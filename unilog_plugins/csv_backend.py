@@ -10,6 +10,7 @@ Files in the run directory:
   ``unilog.read_run(path).metrics`` pivots it to one column per metric.
 - ``media/<key>/step_<step>.<ext>``: images (PNG), histograms (JSON), tables
   (CSV); the metrics line holds the file's path relative to the run directory.
+  A key too long for a path becomes ``media/<first part>/<hash of the key>/``.
   Text values are stored inline in the ``value`` column.
 - ``config.json``: the resolved, redacted config.
 - ``summary.json``: the last value of every metric, overridden by what the
@@ -19,6 +20,7 @@ Files in the run directory:
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -41,6 +43,8 @@ def safe_path_component(part: str) -> str:
 def media_stem(key: str, step: int) -> Path:
     """Where a media value of ``key`` at ``step`` goes, relative to the run directory."""
     parts = [safe_path_component(p) for p in key.split("/")]
+    if sum(len(p) + 1 for p in parts) > 200:  # keep clear of the OS's path length limit
+        parts = [parts[0][:50], hashlib.sha256(key.encode()).hexdigest()[:16]]
     return Path("media", *parts, f"step_{step}")
 
 
@@ -115,7 +119,8 @@ class CSVBackend(Backend):
 
     def flush(self) -> None:
         """Hand buffered lines to the operating system (enough to survive SIGKILL)."""
-        self._file.flush()
+        if not self._file.closed:  # a timed flush may still come after close
+            self._file.flush()
 
     def close(self, status: str, exit_code: int) -> None:
         """Flush, close the file and write the final summary."""

@@ -1,0 +1,433 @@
+"""Bad and unusual input to ``run.log``: each rule of unilog/normalize.py, and
+the per-backend adaptation of keys and media (unilog/dispatch.py).
+
+Whatever the input, nothing already logged is lost: a refused key is left out
+(``on_error="warn"``, with a UnilogWarning naming it) or the whole call is
+refused before anything is queued (``on_error="raise"``), and the local record
+keeps every key that a backend could not take.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import logging
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import unilog
+from unilog.errors import UnilogWarning
+from unilog.normalize import MAX_DEPTH, InvalidValue
+
+# -- helpers ------------------------------------------------------------------
+
+
+def history(run) -> list[tuple[int, str, str]]:
+    """``(step, key, raw value)`` of every line of the run's metrics.csv."""
+    return [(step, key, value) for step, _, key, value in unilog.read_run(run.dir).history]
+
+
+def keys_of(run) -> set[str]:
+    return {key for _, key, _ in history(run)}
+
+
+def nested(levels: int, leaf=1) -> dict:
+    """``{"a": {"a": ... {"x": leaf}}}`` with ``levels`` dicts in all."""
+    data = {"x": leaf}
+    for _ in range(levels - 1):
+        data = {"a": data}
+    return data
+
+
+def unilog_records(caplog, needle: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "unilog" and needle in r.getMessage()]
+
+
+def unserialisable():
+    torch = pytest.importorskip("torch")
+    return [object(), [1, 2], (1,), {1, 2}, np.zeros(3), np.array(["a"]), torch.zeros(2),
+            torch.ones(2, 2), b"bytes", 1 + 2j]
+
+
+# -- values that cannot be logged -----------------------------------------------------
+
+
+@pytest.mark.parametrize("value", unserialisable(), ids=lambda v: type(v).__name__)
+def test_unloggable_value_under_warn_drops_only_that_key(recorded, value):
+    run = unilog.init(backends=["csv", "recorder"])
+    run.log({"good": 0})
+    with pytest.warns(UnilogWarning, match="'bad'"):
+        run.log({"good": 1, "bad": value, "also": 2})
+    assert run.step == 2
+    run.finish()
+    assert history(run) == [(0, "good", "0"), (1, "good", "1"), (1, "also", "2")]
+    assert recorded["default"]["rows"] == [(0, {"good": 0}), (1, {"good": 1, "also": 2})]
+
+
+@pytest.mark.parametrize("value", unserialisable(), ids=lambda v: type(v).__name__)
+def test_unloggable_value_under_raise_refuses_the_whole_call(recorded, value):
+    run = unilog.init(backends=["csv", "recorder"], on_error="raise")
+    run.log({"good": 0})
+    run.log({"open": 5}, commit=False)
+    with pytest.raises(InvalidValue, match="cannot log key 'bad'") as info:
+        run.log({"good": 1, "bad": value})
+    assert isinstance(info.value, TypeError) and info.value.key == "bad"
+    assert run.step == 1
+    run.finish()
+    # Nothing of the refused call; what was logged before (the open row too) is kept.
+    assert history(run) == [(0, "good", "0"), (1, "open", "5")]
+    assert recorded["default"]["rows"] == [(0, {"good": 0}), (1, {"open": 5})]
+
+
+def test_unloggable_key_is_warned_once_per_key():
+    run = unilog.init()
+    with pytest.warns(UnilogWarning) as caught:
+        for i in range(5):
+            run.log({"bad": object(), "worse": [i], "x": i})
+    assert sorted(str(w.message).split("'")[1] for w in caught) == ["bad", "worse"]
+    run.finish()
+    assert unilog.read_run(run.dir).series("x") == [(i, i) for i in range(5)]
+
+
+# -- conversions ----------------------------------------------------------------------
+
+
+def test_bool_none_and_str(recorded):
+    text = 'a "quoted", multi-line\ntext,\r\nwith ünïcode'
+    run = unilog.init(backends={"recorder": {"media": ["text"]}})
+    run.log({"yes": True, "no": False, "missing": None, "text": text, "n": 1})
+    run.log({"missing": 2.5})
+    run.finish()
+
+    data = unilog.read_run(run.dir)
+    assert data.series("yes") == [(0, 1)] and data.series("no") == [(0, 0)]
+    assert data.series("missing") == [(1, 2.5)]  # None: no value at step 0
+    assert data.series("text") == [(0, text)]
+    assert data.metrics.loc[0, "text"] == text
+    (step, values), _ = recorded["default"]["rows"]
+    assert values["yes"] == 1 and type(values["yes"]) is int
+    assert values["no"] == 0 and type(values["no"]) is int
+    assert "missing" not in values
+    assert isinstance(values["text"], unilog.Text) and values["text"].text == text
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+def number_like_values():
+    torch = pytest.importorskip("torch")
+    grad = torch.tensor(2.5, requires_grad=True)
+    return {
+        "np_float32": (np.float32(0.5), 0.5),
+        "np_float64": (np.float64(0.25), 0.25),  # a float subclass
+        "np_int64": (np.int64(7), 7),
+        "np_uint8": (np.uint8(200), 200),
+        "np_bool": (np.bool_(True), 1),
+        "np_0d": (np.array(3.5), 3.5),
+        "np_one_element": (np.array([[2]]), 2),
+        "torch_float": (torch.tensor(1.5), 1.5),
+        "torch_int": (torch.tensor(3), 3),
+        "torch_half": (torch.tensor(0.5, dtype=torch.float16), 0.5),
+        "torch_bfloat16": (torch.tensor(2.0, dtype=torch.bfloat16), 2.0),
+        "torch_grad": (grad, 2.5),
+        "torch_grad_result": (grad * 2, 5.0),
+        "torch_bool": (torch.tensor(True), 1),
+        "torch_one_element": (torch.tensor([4.0]), 4.0),
+        "int_enum": (Level.HIGH, 3),
+    }
+
+
+def test_numpy_and_torch_scalars_become_plain_numbers(recorded):
+    cases = number_like_values()
+    run = unilog.init(backends=["csv", "recorder"])
+    run.log({key: value for key, (value, _) in cases.items()})
+    report = run.finish()
+
+    expected = {key: want for key, (_, want) in cases.items()}
+    (_, values), = recorded["default"]["rows"]
+    assert values == expected
+    assert {k: type(v) for k, v in values.items()} == {
+        k: type(v) for k, v in expected.items()}  # plain int/float, never numpy/torch/bool
+    data = unilog.read_run(run.dir)
+    assert {key: data.series(key) for key in expected} == {
+        key: [(0, want)] for key, want in expected.items()}
+    assert report["csv"]["fallback"] == 0 and report["recorder"]["fallback"] == 0
+
+
+def test_nan_and_inf_are_kept_and_flagged_once_per_key(recorded):
+    torch = pytest.importorskip("torch")
+    run = unilog.init(backends=["csv", "recorder"])
+    with pytest.warns(UnilogWarning) as caught:
+        run.log({"nan": math.nan, "inf": math.inf, "ninf": -math.inf, "ok": 1.0,
+                 "np_nan": np.float64("nan"), "np32_inf": np.float32("inf"),
+                 "torch_nan": torch.tensor(float("nan"))})
+        run.log({"nan": math.nan, "inf": 1.0, "ninf": -math.inf, "ok": 2.0,
+                 "np_nan": 0.5, "np32_inf": 1.5, "torch_nan": 2.0})
+    flagged = sorted(str(w.message).split("'")[1] for w in caught)
+    assert flagged == sorted(["nan", "inf", "ninf", "np_nan", "np32_inf", "torch_nan"])
+    run.finish()
+
+    data = unilog.read_run(run.dir)
+    assert math.isnan(data.series("nan")[0][1]) and math.isnan(data.series("nan")[1][1])
+    assert data.series("inf") == [(0, math.inf), (1, 1.0)]
+    assert data.series("ninf") == [(0, -math.inf), (1, -math.inf)]
+    assert math.isnan(data.series("np_nan")[0][1]) and data.series("np32_inf")[0][1] == math.inf
+    metrics = data.metrics
+    for column in ("nan", "inf", "ninf", "np_nan", "np32_inf", "torch_nan"):
+        assert metrics[column].dtype == np.float64, column  # numbers, not strings
+    assert math.isnan(metrics.loc[0, "torch_nan"]) and metrics.loc[1, "torch_nan"] == 2.0
+    assert metrics.loc[0, "np32_inf"] == math.inf
+    first = recorded["default"]["rows"][0][1]
+    assert math.isnan(first["nan"]) and first["inf"] == math.inf and type(first["np_nan"]) is float
+
+
+# -- keys -------------------------------------------------------------------------------
+
+ODD_KEYS = ["a/b", "../up", "a/../../b", "with space", "ünïcödé/κλειδί", "日本語", "emoji 🚀",
+            "with,comma", 'with"quote', "it's", "new\nline", "cr\r\nlf", "lone\rcr",
+            "tab\tkey", " lead and trail ", "a//b", "/leading", "trailing/", "%s {0} \\x"]
+
+
+def test_odd_keys_are_stored_verbatim_and_read_back_identically(recorded):
+    run = unilog.init(backends=["csv", "recorder"])
+    run.log({key: i for i, key in enumerate(ODD_KEYS)})
+    run.log({key: -i for i, key in enumerate(ODD_KEYS)})
+    run.finish()
+
+    with open(run.dir / "metrics.csv", newline="", encoding="utf-8") as f:
+        raw = [line[2] for line in list(csv.reader(f))[1:]]
+    assert raw == ODD_KEYS * 2
+    data = unilog.read_run(run.dir)
+    assert [key for _, key, _ in history(run)] == ODD_KEYS * 2
+    assert list(data.metrics.columns) == ODD_KEYS
+    for i, key in enumerate(ODD_KEYS):
+        assert data.series(key) == [(0, i), (1, -i)]
+    assert list(recorded["default"]["rows"][0][1]) == ODD_KEYS  # no key rule: untouched
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_media_keys_never_write_outside_the_run_media_folder(tmp_path):
+    keys = ["../../escape", "../../../../../../tmp/abs", "/abs/path", "a/../../b", "..", ".",
+            "..\\..\\win", "x/./y", "~/home", "a/b/../../../c", "", ""]
+    keys = [k for k in keys if k]
+    run = unilog.init()
+    before = files_under(tmp_path)
+    image = unilog.Image(np.zeros((4, 4, 3), dtype=np.uint8))
+    run.log({key: image for key in keys} | {"n": 1})
+    run.log({key: unilog.Histogram([1, 2, 3]) for key in keys})
+    run.finish()
+
+    new = files_under(tmp_path) - before
+    media_root = (run.dir / "media").resolve()
+    media = {p for p in new if media_root in p.resolve().parents}
+    assert len(media) == 2 * len(keys)
+    assert all(run.dir.resolve() in p.resolve().parents for p in new), sorted(new - media)
+    data = unilog.read_run(run.dir)
+    for key in keys:
+        cells = [value for _, value in data.series(key)]
+        assert len(cells) == 2, key
+        for cell in cells:
+            path = (run.dir / cell).resolve()
+            assert media_root in path.parents and path.is_file(), (key, cell)
+
+
+def test_media_with_a_very_long_key_keeps_the_rest_of_the_record():
+    """A key too long to be a path still stores its file, and the other values of
+    the same call and of the calls around it are not lost."""
+    long_key = "/".join(["segment" * 14] * 60)
+    run = unilog.init()
+    run.log({"before": 1})
+    run.log({"a": 1, long_key: unilog.Image(np.zeros((4, 4), dtype=np.uint8)), "b": 2})
+    run.log({"after": 3})
+    report = run.finish()
+    assert report["csv"]["failed"] == 0 and report["csv"]["errors"] == 0
+    data = unilog.read_run(run.dir)
+    assert [(s, k) for s, k, _ in history(run)] == [
+        (0, "before"), (1, "a"), (1, long_key), (1, "b"), (2, "after")]
+    (_, cell), = data.series(long_key)
+    path = (run.dir / cell).resolve()
+    assert (run.dir / "media").resolve() in path.parents and path.is_file()
+
+
+def test_nesting_twenty_deep_flattens_with_slashes():
+    run = unilog.init()
+    run.log(nested(21, 0.5) | {"top": 1})
+    run.finish()
+    assert unilog.read_run(run.dir).series("a/" * 20 + "x") == [(0, 0.5)]
+
+
+def test_nesting_up_to_max_depth_is_accepted():
+    run = unilog.init()
+    run.log(nested(MAX_DEPTH))
+    run.finish()
+    assert keys_of(run) == {"a/" * (MAX_DEPTH - 1) + "x"}
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 5000])
+def test_nesting_deeper_than_max_depth_is_refused_naming_the_rule(levels):
+    run = unilog.init()
+    with pytest.warns(UnilogWarning, match=f"nesting deeper than {MAX_DEPTH} levels"):
+        run.log(nested(levels) | {"kept": 1})
+    run.finish()
+    assert keys_of(run) == {"kept"}
+
+    strict = unilog.init(on_error="raise")
+    with pytest.raises(InvalidValue, match=f"nesting deeper than {MAX_DEPTH} levels"):
+        strict.log(nested(levels) | {"kept": 1})
+    strict.finish()
+    assert keys_of(strict) == set()
+
+
+def test_self_referencing_dict_is_refused_without_recursion_error():
+    loop: dict = {"v": 1}
+    loop["self"] = loop
+    run = unilog.init()
+    with pytest.warns(UnilogWarning, match="nesting deeper"):
+        run.log({"loop": loop})
+    run.finish()
+    assert keys_of(run) == {"loop/" + "self/" * k + "v" for k in range(MAX_DEPTH - 1)}
+
+
+@pytest.mark.parametrize(("data", "named"), [
+    ({1: 2}, "1"), ({None: 2}, "None"), ({("t",): 2}, "('t',)"), ({b"k": 2}, "b'k'"),
+    ({"": 2}, "''"), ({"outer": {2: 1}}, "outer/2"), ({"outer": {"": 1}}, "outer/''"),
+])
+def test_non_string_and_empty_keys_are_refused_naming_the_key(data, named):
+    run = unilog.init()
+    with pytest.warns(UnilogWarning, match="keys must be non-empty strings") as caught:
+        run.log(data | {"kept": 1})
+    assert named in str(caught[0].message)
+    run.finish()
+    assert keys_of(run) == {"kept"}
+
+    strict = unilog.init(on_error="raise")
+    with pytest.raises(InvalidValue, match="keys must be non-empty strings") as info:
+        strict.log(data | {"kept": 1})
+    assert info.value.key == named
+    strict.finish()
+    assert keys_of(strict) == set()
+
+
+def test_log_refuses_a_non_mapping():
+    run = unilog.init()
+    with pytest.raises(TypeError, match="mapping"):
+        run.log([("a", 1)])
+    run.finish()
+
+
+# -- many keys ----------------------------------------------------------------------------
+
+
+def test_ten_thousand_keys_in_one_call():
+    keys = [f"group{i % 7}/key{i}" for i in range(10_000)]
+    run = unilog.init()
+    run.log({key: i for i, key in enumerate(keys)})
+    run.finish()
+    metrics = unilog.read_run(run.dir).metrics
+    assert list(metrics.columns) == keys
+    assert metrics.shape == (1, 10_000)
+    assert metrics.iloc[0].tolist() == list(range(10_000))
+
+
+def test_ten_thousand_keys_over_ten_thousand_calls():
+    """One new key per call; the step advances every 10th call (1,000 rows), so
+    the dense table stays 1,000 x 10,000."""
+    run = unilog.init()
+    for i in range(10_000):
+        run.log({f"k{i}": i}, commit=i % 10 == 9)
+    run.finish()
+    metrics = unilog.read_run(run.dir).metrics
+    assert list(metrics.columns) == [f"k{i}" for i in range(10_000)]
+    assert list(metrics.index) == list(range(1000))
+    assert all(metrics.at[i // 10, f"k{i}"] == i for i in range(0, 10_000, 37))
+    assert int(metrics.notna().sum().sum()) == 10_000
+
+
+# -- per-backend adaptation --------------------------------------------------------------
+
+RULE = {"allowed": "A-Za-z0-9_", "max_length": 20}
+
+
+def test_backend_key_rule_adapts_keys_and_records_the_map(recorded):
+    run = unilog.init(backends={"recorder": RULE})
+    run.log({"train/loss": 0.5, "val acc": 0.9, "plain_key": 1, "ünï": 2})
+    report = run.finish()
+    (_, values), = recorded["default"]["rows"]
+    assert values == {"train_loss": 0.5, "val_acc": 0.9, "plain_key": 1, "_n_": 2}
+    key_map = {"train/loss": "train_loss", "val acc": "val_acc", "ünï": "_n_"}
+    assert report["recorder"]["key_map"] == key_map
+    assert unilog.read_run(run.dir).manifest["backends"]["recorder"]["key_map"] == key_map
+    assert keys_of(run) == {"train/loss", "val acc", "plain_key", "ünï"}  # verbatim locally
+
+
+def test_long_keys_are_shortened_and_stay_distinct(recorded):
+    keys = ["x" * 40, "x" * 41, "y" * 20]
+    run = unilog.init(backends={"recorder": RULE})
+    run.log({key: i for i, key in enumerate(keys)})
+    report = run.finish()
+    (_, values), = recorded["default"]["rows"]
+    assert sorted(values.values()) == [0, 1, 2]
+    assert all(len(key) <= 20 for key in values)
+    assert report["recorder"]["collisions"] == 0
+    assert set(report["recorder"]["key_map"]) == {"x" * 40, "x" * 41}
+
+
+@pytest.mark.xfail(strict=True, reason="KeyRule.adapt (unilog/backend.py) joins the hash of a "
+                   "shortened key with '~' even when the backend does not allow '~'")
+def test_shortened_keys_use_only_allowed_characters(recorded):
+    run = unilog.init(backends={"recorder": RULE})
+    run.log({"x" * 40: 1})
+    run.finish()
+    (_, values), = recorded["default"]["rows"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_]{1,20}", key) for key in values), values
+
+
+def test_colliding_keys_are_reported_and_the_local_record_keeps_both(recorded, caplog):
+    caplog.set_level(logging.WARNING, logger="unilog")
+    run = unilog.init(backends={"recorder": RULE})
+    run.log({"a b": 1, "a_b": 2, "other": 3})
+    run.log({"a b": 4, "a_b": 5})
+    report = run.finish()
+
+    collision = unilog_records(caplog, "KeyCollisionError")
+    assert len(collision) == 1  # reported once, with both keys named
+    assert "'a b'" in collision[0].getMessage() and "'a_b'" in collision[0].getMessage()
+    assert report["recorder"]["collisions"] == 1
+    manifest = json.loads((run.dir / "run.json").read_text(encoding="utf-8"))
+    assert manifest["backends"]["recorder"]["collisions"] == 1
+    assert manifest["backends"]["recorder"]["key_map"] == {"a b": "a_b"}
+    # The first key keeps the name; the second never reaches the backend.
+    assert recorded["default"]["rows"] == [(0, {"a_b": 1, "other": 3}), (1, {"a_b": 4})]
+    data = unilog.read_run(run.dir)
+    assert data.series("a b") == [(0, 1), (1, 4)]
+    assert data.series("a_b") == [(0, 2), (1, 5)]
+    assert unilog_records(caplog, "did not receive everything")
+
+
+def test_unsupported_media_falls_back_to_the_local_record(recorded, caplog):
+    caplog.set_level(logging.WARNING, logger="unilog")
+    run = unilog.init(backends={"recorder": {"media": ()}})
+    for step in range(3):
+        run.log({"img": unilog.Image(np.full((4, 4), step * 50, dtype=np.uint8)),
+                 "hist": unilog.Histogram([1, 2, 3]), "loss": float(step)})
+    report = run.finish()
+
+    assert recorded["default"]["rows"] == [(s, {"loss": float(s)}) for s in range(3)]
+    assert report["recorder"]["fallback"] == 6
+    assert len(unilog_records(caplog, "does not support image")) == 1
+    assert len(unilog_records(caplog, "does not support histogram")) == 1
+    data = unilog.read_run(run.dir)
+    for key in ("img", "hist"):
+        cells = data.series(key)
+        assert [s for s, _ in cells] == [0, 1, 2]
+        assert all((run.dir / cell).is_file() for _, cell in cells)
+    assert report["csv"]["fallback"] == 0
