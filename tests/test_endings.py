@@ -233,9 +233,6 @@ def test_resume_after_sigkill_continues_at_the_next_step(killed_run, run_dir, ru
     assert data.series("x") == [(i, i) for i in range(n + 1)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug in unilog_plugins/csv_backend.py: on resume, "
-                   "_terminate_partial_line ends a torn last line with a newline, which "
-                   "turns it into a valid record with a truncated value")
 def test_resume_after_a_torn_line_does_not_keep_the_torn_value(killed_run, run_dir, runs_dir):
     n = killed_run
     with open(run_dir / "metrics.csv", "a", encoding="utf-8") as f:

@@ -162,9 +162,6 @@ def test_on_error_raise_at_finish_after_everything_is_closed(recorded):
     assert run.finish()["raising"]["errors"] >= 1  # idempotent; does not raise again
 
 
-@pytest.mark.xfail(strict=True, reason="bug in unilog/runs.py: under on_error='raise', log() "
-                   "raises the pending BackendError before recording its own values, so a "
-                   "caller that catches it loses that row from the local record")
 def test_on_error_raise_keeps_the_raising_calls_values_in_the_local_record():
     run = unilog.init(backends=["csv", "raising"], on_error="raise")
     raised = 0

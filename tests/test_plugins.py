@@ -358,8 +358,8 @@ def test_raising_process_row_is_warned_once_and_the_row_goes_on():
     plugins.register_plugin(RaisingProcessor(), name="bad-processor")
     plugins.register_plugin(Observer(), name="observer")
     run = unilog.init()
-    with pytest.warns(UnilogWarning, match="'bad-processor' failed in unilog_process_row: "
-                      "KeyError") as w:
+    with pytest.warns(UnilogWarning, match="'bad-processor' failed in unilog_process_row "
+                      "and is skipped for the rest of the run: KeyError") as w:
         for i in range(5):
             run.log({"x": i, "loss": 1.0})
     assert len([x for x in w if "bad-processor" in str(x.message)]) == 1
@@ -369,9 +369,6 @@ def test_raising_process_row_is_warned_once_and_the_row_goes_on():
     assert len(data.series("loss_x2")) == 5  # the other processor still ran
 
 
-@pytest.mark.xfail(strict=True, reason="bug in unilog/runs.py: _run_row_hooks passes every "
-                   "argument of the spec, but hookspecs.py promises that an implementation may "
-                   "accept fewer (as _notify allows)")
 def test_process_row_may_take_fewer_arguments_than_the_spec():
     class Doubler:
         @unilog.hookimpl
@@ -385,9 +382,6 @@ def test_process_row_may_take_fewer_arguments_than_the_spec():
     assert unilog.read_run(run.dir).series("x2") == [(0, 6)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug in unilog/runs.py: _run_row_hooks keeps calling a "
-                   "unilog_process_row that raised; hookspecs.py says it is skipped for the "
-                   "rest of the run")
 def test_raising_process_row_is_skipped_for_the_rest_of_the_run():
     processor = RaisingProcessor()
     plugins.register_plugin(processor, name="bad-processor")

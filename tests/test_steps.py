@@ -153,6 +153,20 @@ def test_step_property_follows_every_kind_of_call():
     assert seen == [0, 0, 1, 10, 11]
 
 
+def test_resume_continues_after_the_last_step_with_newlines_in_keys():
+    """On resume the step continues after the last stored one; a key holding a
+    newline followed by digits must not pass for a line of a later step."""
+    run = unilog.init(id="resumable")
+    run.log({"odd\n99999,key": 1})
+    run.log({"a": 2})
+    run.finish()
+    again = unilog.init(id="resumable", resume="allow")
+    assert again.step == 2
+    again.log({"a": 3})
+    again.finish()
+    assert unilog.read_run(run.dir).series("a") == [(1, 2), (2, 3)]
+
+
 # -- steps that go backwards ---------------------------------------------------------
 
 

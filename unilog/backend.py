@@ -33,7 +33,8 @@ class KeyRule:
 
     ``allowed`` is a regex character class of the characters the backend
     accepts; every other character becomes ``replacement``. ``max_length``
-    truncates (keeping the end unique with a short hash). ``strip`` characters
+    truncates, ending the key with 8 hex digits of its hash so
+    shortened keys stay distinct. ``strip`` characters
     are removed from both ends (e.g. MLflow refuses a leading ``/``), and runs
     of ``collapse`` are squeezed to one (e.g. ``//``).
     """
@@ -57,7 +58,8 @@ class KeyRule:
             import hashlib
 
             tail = hashlib.sha256(key.encode()).hexdigest()[:8]
-            out = out[: self.max_length - 9] + "~" + tail
+            # Join with the replacement character: it is one the backend accepts.
+            out = out[: self.max_length - 9] + self.replacement + tail
         return out or self.replacement
 
 

@@ -161,15 +161,14 @@ class BackendWorker:
                     batch.append(self._queue.get_nowait())
                 except Empty:
                     break
-            closing = self._process(batch)
+            if self._process(batch):
+                return  # closed: the backend must not be flushed after close()
             dirty = dirty or bool(batch)
             if next_flush is not None and time.monotonic() >= next_flush:
                 if dirty and not self.disabled:
                     self._call("flush", self.backend.flush)
                 dirty = False
                 next_flush = time.monotonic() + interval
-            if closing:
-                return
 
     def _open(self) -> bool:
         try:

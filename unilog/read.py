@@ -121,7 +121,10 @@ def read_history(path: Path) -> list[tuple[int, float, str, str]]:
 
 
 def last_step(run_dir: Path) -> int | None:
-    """The highest step in a run's ``metrics.csv`` (reads only its tail), or None."""
+    """The highest step in a run's ``metrics.csv``, or None.
+
+    Reads only the file's tail, unless the tail holds quoted cells (then all of it).
+    """
     path = run_dir / "metrics.csv"
     if not path.exists():
         return None
@@ -129,8 +132,12 @@ def last_step(run_dir: Path) -> int | None:
         f.seek(0, os.SEEK_END)
         f.seek(max(0, f.tell() - 65536))
         tail = f.read().decode("utf-8", errors="replace")
-    steps = [int(line.split(",", 1)[0]) for line in tail.splitlines()[1:]
-             if line.split(",", 1)[0].isdigit()]
+    tail = tail[: tail.rfind("\n") + 1]  # a torn last line is not a record
+    if '"' in tail:  # quoted cells may hold newlines (a line may not start a record)
+        steps = [step for step, *_ in read_history(path)]
+    else:
+        steps = [int(line.split(",", 1)[0]) for line in tail.splitlines()[1:]
+                 if line.split(",", 1)[0].isdigit()]
     return max(steps) if steps else None
 
 

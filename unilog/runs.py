@@ -87,6 +87,7 @@ class Run:
         self._finished = False
         self._report: dict[str, Any] | None = None
         self._warned: set[tuple[str, str]] = set()
+        self._failed_plugins: set[str] = set()
         self.config = Config(to_dict(s.config), on_change=self._config_changed)
         self.summary = Summary(self._summary_changed)
         self._disabled = s.mode == "disabled"
@@ -163,7 +164,6 @@ class Run:
         """
         if self._disabled:
             return
-        self._policy.raise_pending()
         issues = Issues()
         values = flatten(data, issues)
         if issues.errors:
@@ -186,6 +186,9 @@ class Run:
             if commit or (commit is None and step is None):
                 self._commit()
                 self._step += 1
+        # Raised after the values are recorded: a caller that catches the
+        # backend's error loses nothing from the local record.
+        self._policy.raise_pending()
 
     def _check_step(self, step: Any) -> int:
         if type(step) is not int:
@@ -223,12 +226,21 @@ class Run:
 
     def _run_row_hooks(self, step: int, values: dict[str, Any]) -> None:
         for impl in self._row_hooks.get_hookimpls():
+            if impl.plugin_name in self._failed_plugins:
+                continue
+            kwargs = {"run": self, "step": step, "values": dict(values)}
             try:
-                impl.function(run=self, step=step, values=values)
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
             except Exception as exc:
+                # Skipped from now on; this row goes on as it was before the call.
+                self._failed_plugins.add(impl.plugin_name)
                 self._warn_once("plugin", impl.plugin_name,
-                                f"plugin {impl.plugin_name!r} failed in unilog_process_row: "
+                                f"plugin {impl.plugin_name!r} failed in unilog_process_row "
+                                f"and is skipped for the rest of the run: "
                                 f"{type(exc).__name__}: {exc}")
+                continue
+            values.clear()
+            values.update(kwargs["values"])
 
     def _bad_input(self, errors: list) -> None:
         if self._settings.on_error == "raise":

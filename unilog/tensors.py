@@ -76,7 +76,8 @@ class PendingScalar:
     def resolve(self) -> float | int:
         """The Python number; waits for the asynchronous copy to land."""
         if self._value is None:
-            self._value = self._copy.numpy().item()
+            value = self._copy.numpy().item()
+            self._value = int(value) if isinstance(value, bool) else value
         return self._value
 
     def __repr__(self) -> str:
@@ -90,6 +91,8 @@ def scalar_from_tensor(tensor: Any) -> float | int | PendingScalar:
     """
     if tensor.numel() != 1:
         raise TypeError(f"a tensor of shape {tuple(tensor.shape)} is not a scalar")
+    if tensor.dtype.is_complex:  # dtype is metadata: checking it never syncs
+        raise TypeError(f"a tensor of dtype {tensor.dtype} is not a real number")
     if tensor.device.type == "cpu":
         return tensor.item()  # no device involved: reading it costs ~1 µs
     return PendingScalar(tensor)

@@ -68,8 +68,11 @@ class CSVBackend(Backend):
         path = self.dir / "metrics.csv"
         fresh = not path.exists() or path.stat().st_size == 0
         if not fresh:
-            _terminate_partial_line(path)
-        self._file = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (kept open)
+            _cut_torn_line(path)
+        # backslashreplace: a key or text that is not valid Unicode (a lone surrogate,
+        # e.g. from a file name) is written escaped instead of failing the whole batch.
+        self._file = open(path, "a", newline="", encoding="utf-8",  # noqa: SIM115 (kept open)
+                          errors="backslashreplace")
         self._write = csv.writer(self._file).writerow
         if fresh:
             self._write(METRICS_HEADER)
@@ -130,13 +133,17 @@ class CSVBackend(Backend):
         self._write_summary()
 
 
-def _terminate_partial_line(path: Path) -> None:
-    """A process killed mid-write can leave a last line with no newline: end it
-    so appended lines start clean (the reader drops the broken line)."""
+def _cut_torn_line(path: Path) -> None:
+    """A process killed mid-write can leave a last line with no newline: cut it
+    off, so it is neither kept with a truncated value nor glued to the next line."""
     with open(path, "rb+") as f:
-        f.seek(-1, os.SEEK_END)
-        if f.read(1) != b"\n":
-            f.write(b"\n")
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - 65536))
+        tail = f.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        f.truncate(size - len(tail) + cut + 1 if cut >= 0 else size)
 
 
 @unilog.hookimpl
