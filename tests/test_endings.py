@@ -106,6 +106,17 @@ def test_uncaught_exception_fails_the_run(tmp_path, runs_dir, run_dir):
     assert len(data.series("x")) == 10
 
 
+@pytest.mark.parametrize("code, status", [(3, "failed"), (0, "finished")])
+def test_sys_exit_code_sets_the_status(tmp_path, runs_dir, run_dir, code, status):
+    rc, _, err = run_child(tmp_path, runs_dir, f"""
+        run.log({{"x": 1}})
+        sys.exit({code})
+    """)
+    assert rc == code, err
+    data = unilog.read_run(run_dir)
+    assert (data.status, data.manifest["exit_code"]) == (status, code)
+
+
 def test_keyboard_interrupt_kills_the_run(tmp_path, runs_dir, run_dir):
     rc, _, err = run_child(tmp_path, runs_dir, """
         for i in range(10):

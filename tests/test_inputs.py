@@ -443,3 +443,23 @@ def test_unsupported_media_falls_back_to_the_local_record(recorded, caplog):
         assert [s for s, _ in cells] == [0, 1, 2]
         assert all((run.dir / cell).is_file() for _, cell in cells)
     assert report["csv"]["fallback"] == 0
+
+
+def test_nonfinite_value_resolved_on_the_worker_is_flagged_once(caplog):
+    """A device tensor's value is first known on the worker; the local record flags it.
+
+    CI has no GPU, so a PendingScalar whose value is already resolved stands in
+    for a CUDA scalar (the worker-side path is the same).
+    """
+    from unilog.tensors import PendingScalar
+
+    scalar = PendingScalar.__new__(PendingScalar)
+    scalar._value, scalar._copy = float("nan"), None
+    run = unilog.init()
+    with caplog.at_level("WARNING", logger="unilog"):
+        run.log({"gpu/loss": scalar})
+        run.log({"gpu/loss": scalar})
+        run.finish()
+    flagged = [r for r in caplog.records if "'gpu/loss' is nan" in r.getMessage()]
+    assert len(flagged) == 1
+    assert math.isnan(unilog.read_run(run.dir).series("gpu/loss")[0][1])

@@ -35,6 +35,7 @@ logger = logging.getLogger("unilog")
 DEFAULT_QUEUE_SIZE = int(os.environ.get("UNILOG_QUEUE_SIZE", "10000"))
 _BATCH = 1024
 _COLLIDED = object()
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 class _Barrier:
@@ -79,7 +80,7 @@ class BackendWorker:
         self._consecutive = 0
         self._keys: dict[str, Any] = {}
         self._owners: dict[str, str] = {}
-        self._warned_kinds: set[str] = set()
+        self._warned_kinds: set[Any] = set()
         rule = self.capabilities.key_rule
         self._identity_keys = (rule.allowed is None and rule.max_length is None
                                and not rule.strip and not rule.collapse)
@@ -280,6 +281,8 @@ class BackendWorker:
             if kind is PendingScalar:
                 value = value.resolve()
                 changed = True
+                if self.blocking and (value != value or value in _INFINITIES):
+                    self._flag_nonfinite(key, value, row.step)
             elif kind is not float and kind is not int:
                 media_kind = getattr(value, "kind", None)
                 if media_kind not in media:
@@ -296,6 +299,14 @@ class BackendWorker:
                     key = mapped
             out[key] = value
         return Row(row.step, out, row.time) if changed else row
+
+    def _flag_nonfinite(self, key: str, value: float, step: int) -> None:
+        # A device tensor's value is first known here, on the local record's
+        # worker: flag it through the logger (the caller flags plain floats).
+        if ("nonfinite", key) not in self._warned_kinds:
+            self._warned_kinds.add(("nonfinite", key))
+            logger.warning("key %r is %s at step %d; kept as a float (warned once per key)",
+                           key, value, step)
 
     def _fallback(self, key: str, media_kind: str | None) -> None:
         self.counts["fallback"] += 1

@@ -4,6 +4,8 @@ Installed on the first ``init``, never at import:
 
 - a ``sys.excepthook`` wrapper remembers an uncaught exception (failed, or
   killed for KeyboardInterrupt) and then calls the previous hook;
+- a ``sys.exit`` wrapper remembers a non-zero exit code (failed), as wandb does:
+  ``raise SystemExit(n)`` written out by hand is not seen and ends as finished;
 - a SIGTERM handler, only when the process has none of its own (SIG_DFL) and
   ``init`` runs on the main thread: it marks the process as killed and raises
   ``SystemExit(143)``, so the training loop unwinds through its ``finally``
@@ -67,6 +69,7 @@ def _install() -> None:
         previous_hook(exc_type, exc, tb)
 
     sys.excepthook = excepthook
+    _wrap_sys_exit()
     register_exit = getattr(threading, "_register_atexit", None)
     try:
         if register_exit is None:
@@ -75,6 +78,22 @@ def _install() -> None:
     except RuntimeError:
         atexit.register(_finish_all)
     _install_sigterm()
+
+
+def _wrap_sys_exit() -> None:
+    """Remember the code of ``sys.exit(code)``: SystemExit never reaches the
+    excepthook, and ``sys.exit(3)`` should end the run as failed with code 3."""
+    original = sys.exit
+
+    def exit(status=None):
+        global _ending_status, _ending_code
+        if _ending_status is None and status not in (None, 0):
+            _ending_status = "failed"
+            _ending_code = status if isinstance(status, int) else 1
+        original(status)
+
+    exit.__doc__ = original.__doc__
+    sys.exit = exit
 
 
 def _install_sigterm() -> None:
