@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from unilog.errors import ConfigError
+from unilog.tensors import is_tensor
 
 REDACTED = "***REDACTED***"
 
@@ -78,13 +79,23 @@ def to_plain(value: Any) -> Any:
         return to_plain(dataclasses.asdict(value))
     if isinstance(value, (list, tuple, set, frozenset)) or type(value).__name__ == "ListConfig":
         return [to_plain(v) for v in value]
+    if is_tensor(value):
+        return _tensor_to_plain(value)
     if hasattr(value, "item") and getattr(value, "size", None) == 1:
-        return to_plain(value.item())  # numpy / torch scalars
+        return to_plain(value.item())  # numpy scalars
     import enum
 
     if isinstance(value, enum.Enum):
         return to_plain(value.value)
     return str(value)
+
+
+def _tensor_to_plain(tensor: Any) -> Any:
+    """A CPU tensor's value; for a device tensor, a description: reading its value
+    would sync the device on the caller's thread."""
+    if tensor.device.type == "cpu":
+        return tensor.detach().tolist()
+    return f"tensor(shape={tuple(tensor.shape)}, dtype={tensor.dtype}, device={tensor.device})"
 
 
 def redact(value: Any) -> Any:

@@ -14,12 +14,12 @@ local record must keep everything.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
 from queue import Empty, SimpleQueue
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Callable
 
 import pluggy
 
@@ -35,6 +35,8 @@ logger = logging.getLogger("unilog")
 DEFAULT_QUEUE_SIZE = int(os.environ.get("UNILOG_QUEUE_SIZE", "10000"))
 _BATCH = 1024
 _COLLIDED = object()
+# SystemExit from an SDK must not kill a worker silently; Ctrl-C still propagates.
+_CAUGHT = (Exception, SystemExit, GeneratorExit)
 _INFINITIES = (float("inf"), float("-inf"))
 
 
@@ -57,18 +59,24 @@ class BackendWorker:
     """One backend, its queue, its thread, and its counts."""
 
     def __init__(self, backend: Backend, run: RunInfo, policy: ErrorPolicy, *,
-                 queue_size: int = DEFAULT_QUEUE_SIZE, blocking: bool = False):
+                 queue_size: int = DEFAULT_QUEUE_SIZE, blocking: bool = False,
+                 on_open: Callable[[str, dict[str, Any]], None] | None = None):
         self.backend = backend
         self.name = backend.name
         self.capabilities = backend.capabilities
         self.blocking = blocking
         self.info: dict[str, Any] = {}
         self.key_map: dict[str, str] = {}
-        self.counts = {"delivered": 0, "dropped": 0, "skipped": 0, "failed": 0,
+        # Worker-side counts; the caller's thread keeps its own two (dropped,
+        # regressed) so no counter is written by two threads.
+        self.counts = {"delivered": 0, "skipped": 0, "failed": 0,
                        "errors": 0, "fallback": 0, "collisions": 0}
+        self._dropped = 0
+        self._regressed = 0
         self.disabled: str | None = None
         self._run = run
         self._policy = policy
+        self._on_open = on_open
         self._maxsize = max(1, queue_size)
         self._queue: SimpleQueue = SimpleQueue()
         self._enqueue = self._queue.put
@@ -91,13 +99,17 @@ class BackendWorker:
         """Start the thread; it opens the backend before taking records."""
         self._thread.start()
 
+    def alive(self) -> bool:
+        """True while the worker thread runs (it may be stuck in its backend)."""
+        return self._thread.is_alive()
+
     # -- producer side: hook implementations, called on the caller's thread ----
 
     @hookimpl
     def unilog_dispatch_row(self, row: Row, local_only: bool) -> None:
         """Queue a row (never raises)."""
         if local_only and not self._out_of_order:
-            self.counts["skipped"] += 1
+            self._regressed += 1
         elif self._put_count - self._done_count < self._maxsize:
             # The common case inlined: this runs once per backend per row.
             self._put_count += 1
@@ -128,7 +140,7 @@ class BackendWorker:
     def _put(self, item: Any) -> None:
         if self._put_count - self._done_count >= self._maxsize:
             if not (self.blocking and self._wait_for_room()):
-                self.counts["dropped"] += 1
+                self._dropped += 1
                 return
         self._put_count += 1
         self._queue.put(item)
@@ -145,9 +157,17 @@ class BackendWorker:
     # -- consumer side: the worker thread ---------------------------------------
 
     def _loop(self) -> None:
-        if not self._open():
-            self._drain_disabled()
-            return
+        try:
+            if self._open():
+                self._serve()
+                return
+        except BaseException as exc:  # a bug of ours or an SDK killing its thread
+            self.counts["errors"] += 1
+            self._policy.report(self.name, exc, "worker")
+            self.disabled = f"its worker stopped: {type(exc).__name__}: {exc}"
+        self._drain_disabled()
+
+    def _serve(self) -> None:
         interval = self.backend.flush_interval
         next_flush = time.monotonic() + interval if interval else None
         dirty = False
@@ -174,15 +194,23 @@ class BackendWorker:
     def _open(self) -> bool:
         try:
             self.info = dict(self.backend.open(self._run) or {})
-            return True
-        except Exception as exc:
+        except _CAUGHT as exc:
             self.counts["errors"] += 1
             self._policy.report(self.name, exc, "open")
             self.disabled = f"failed to open: {type(exc).__name__}: {exc}"
             return False
+        if self._on_open is not None:
+            # The backend's own run id reaches the manifest now, not at finish,
+            # so a run killed mid-way can still be resumed everywhere.
+            try:
+                self._on_open(self.name, self.info)
+            except Exception as exc:
+                self._policy.report(self.name, exc, "manifest")
+        return True
 
     def _drain_disabled(self) -> None:
-        """A backend that never opened: count what it misses until the run closes."""
+        """A backend that cannot take records: count what it misses, release
+        flush barriers, and end when the run closes."""
         while True:
             item = self._queue.get()
             if isinstance(item, _Barrier):
@@ -232,6 +260,9 @@ class BackendWorker:
 
     def _deliver_other(self, item: tuple[str, Any]) -> None:
         kind, payload = item
+        if kind == "summary" and any(type(v) is PendingScalar for v in payload.values()):
+            payload = {k: v.resolve() if type(v) is PendingScalar else v
+                       for k, v in payload.items()}
         if self.disabled:
             self.counts["skipped"] += 1
         else:
@@ -255,12 +286,14 @@ class BackendWorker:
         """Call the backend; on failure apply the policy. True when it succeeded."""
         try:
             fn(*args)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self.counts["errors"] += 1
             self.counts["failed"] += records
             self._consecutive += 1
             reason = self._policy.failed(self.name, exc, phase, self._consecutive)
-            if reason and not self.disabled:
+            # The local record is never disabled: it is what everything else
+            # falls back on, and a bad value must not cost it the rest of the run.
+            if reason and not self.disabled and not self.blocking:
                 self.disabled = reason
                 logger.error("unilog backend %r is %s; the local record keeps everything",
                              self.name, reason)
@@ -298,7 +331,7 @@ class BackendWorker:
                     changed = True
                     key = mapped
             out[key] = value
-        return Row(row.step, out, row.time) if changed else row
+        return Row(row.step, MappingProxyType(out), row.time) if changed else row
 
     def _flag_nonfinite(self, key: str, value: float, step: int) -> None:
         # A device tensor's value is first known here, on the local record's
@@ -337,12 +370,28 @@ class BackendWorker:
     # -- end of run ---------------------------------------------------------------
 
     def wait(self, deadline: float) -> bool:
-        """Wait until the worker has closed its backend, or the deadline passes."""
-        return self._done.wait(max(0.0, deadline - time.monotonic()))
+        """Wait until the worker has closed its backend, or the deadline passes.
+
+        The local record is waited on for as long as it keeps making progress
+        (a long backlog still lands on disk); it gives up only once it has
+        stalled past the deadline.
+        """
+        while True:
+            if self._done.wait(max(0.0, deadline - time.monotonic())):
+                return True
+            if not self.blocking or not self._thread.is_alive():
+                return False
+            before = self._done_count
+            if self._done.wait(1.0):
+                return True
+            if self._done_count == before:
+                return False
 
     def report(self) -> dict[str, Any]:
         """This backend's counts and state, for the manifest and the finish report."""
         report: dict[str, Any] = dict(self.counts)
+        report["dropped"] = self._dropped
+        report["skipped"] += self._regressed
         report["undelivered"] = max(0, self._put_count - self._done_count)
         report["timed_out"] = not self._done.is_set()
         report["disabled"] = self.disabled
@@ -360,6 +409,9 @@ class Dispatcher:
         for worker in workers:
             self.manager.register(worker, name=worker.name)
         self.hook = self.manager.hook
+        # Guards _closed so a flush barrier is never queued behind the close
+        # message, where no worker would ever release it.
+        self._lock = threading.Lock()
         self._closed = False
 
     def start(self) -> None:
@@ -367,31 +419,30 @@ class Dispatcher:
         for worker in self.workers:
             worker.start()
 
-    def flush(self, timeout: float | None) -> list[str]:
+    def flush(self, timeout: float) -> list[str]:
         """Wait until every backend has taken and flushed what was queued.
 
         Returns the names of the backends that did not make it in time. After
         ``close`` there is nothing left to flush (and no worker to answer).
         """
-        if self._closed:
-            return []
         barriers = {}
-        for worker in self.workers:
-            barrier = _Barrier()
-            worker.unilog_dispatch_control(barrier)
-            barriers[worker.name] = barrier
-        deadline = math.inf if timeout is None else time.monotonic() + timeout
-        late = []
-        for name, barrier in barriers.items():
-            remaining = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
-            if not barrier.event.wait(remaining):
-                late.append(name)
-        return late
+        with self._lock:
+            if self._closed:
+                return []
+            for worker in self.workers:
+                if worker.alive():
+                    barrier = _Barrier()
+                    worker.unilog_dispatch_control(barrier)
+                    barriers[worker.name] = barrier
+        deadline = time.monotonic() + timeout
+        return [name for name, barrier in barriers.items()
+                if not barrier.event.wait(max(0.0, deadline - time.monotonic()))]
 
     def close(self, status: str, exit_code: int, timeout: float) -> dict[str, dict[str, Any]]:
         """Close every backend in parallel (each on its own thread), bounded by ``timeout``."""
-        self._closed = True
-        self.hook.unilog_dispatch_control(message=_Close(status, exit_code))
+        with self._lock:
+            self._closed = True
+            self.hook.unilog_dispatch_control(message=_Close(status, exit_code))
         deadline = time.monotonic() + timeout
         for worker in self.workers:
             worker.wait(deadline)

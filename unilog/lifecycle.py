@@ -80,6 +80,16 @@ def _install() -> None:
     _install_sigterm()
 
 
+def system_exit_status(exc: SystemExit) -> tuple[int, str]:
+    """(exit code, status) for a SystemExit: SIGTERM's is killed, a non-zero code failed."""
+    if _ending_status == "killed" and _ending_code is not None:
+        return _ending_code, "killed"
+    code = exc.code
+    if code is None or code == 0:
+        return 0, "finished"
+    return (code if isinstance(code, int) else 1), "failed"
+
+
 def _wrap_sys_exit() -> None:
     """Remember the code of ``sys.exit(code)``: SystemExit never reaches the
     excepthook, and ``sys.exit(3)`` should end the run as failed with code 3."""

@@ -1,6 +1,7 @@
 """What happens when a backend fails: the run's ``on_error`` policy.
 
-- ``"warn"`` (default): the first traceback of each distinct error is logged
+- ``"warn"`` (default): the first traceback of each distinct error (same
+  backend, exception type and raising line) is logged
   (logger ``unilog``) with the backend's name; repeats are only counted. A
   backend that fails ``max_consecutive`` times in a row is disabled for the
   rest of the run.
@@ -33,6 +34,15 @@ def _default_max_consecutive() -> int:
     return int(os.environ.get("UNILOG_MAX_CONSECUTIVE_FAILURES", "10"))
 
 
+def _raise_site(exc: BaseException) -> str:
+    """Where the error was raised: its identity even when its message varies
+    ("HTTP 503 at step 17", "... step 18")."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return str(exc)[:200]
+    return f"{frames[-1].filename}:{frames[-1].lineno}"
+
+
 class ErrorPolicy:
     """One run's policy; shared by its workers (thread-safe)."""
 
@@ -59,7 +69,7 @@ class ErrorPolicy:
 
     def report(self, backend: str, exc: BaseException, phase: str) -> None:
         """Log the first occurrence of each distinct error; queue it for raising under 'raise'."""
-        signature = (backend, type(exc).__name__, str(exc)[:200])
+        signature = (backend, type(exc).__name__, _raise_site(exc))
         with self._lock:
             first = signature not in self._seen
             self._seen.add(signature)

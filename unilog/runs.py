@@ -14,12 +14,14 @@ backends that declare ``out_of_order_steps``).
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import threading
 import time
 import warnings
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from unilog import lifecycle, settings
@@ -28,6 +30,7 @@ from unilog.backend import Row, RunInfo
 from unilog.config import Config, redact, to_dict, to_plain
 from unilog.dispatch import BackendWorker, Dispatcher
 from unilog.errors import StepError, UnilogError, UnilogWarning
+from unilog.media import Text
 from unilog.manifest import Manifest, provenance
 from unilog.normalize import Issues, flatten, normalize_value
 from unilog.plugins import get_plugin_manager
@@ -44,8 +47,8 @@ class Summary(dict):
     None, lists/dicts of those, and one-element tensors (read on the worker side).
     """
 
-    def __init__(self, on_change):
-        super().__init__()
+    def __init__(self, on_change, initial: dict[str, Any] | None = None):
+        super().__init__(initial or {})
         self._on_change = on_change
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -60,10 +63,31 @@ class Summary(dict):
 
 
 def _summary_value(value: Any) -> Any:
-    converted = normalize_value(value) if not isinstance(value, (dict, list, tuple)) else None
-    if isinstance(converted, PendingScalar):
-        return converted
-    return to_plain(value)
+    """A number (a device tensor stays a PendingScalar, read by the workers), or plain JSON."""
+    if isinstance(value, (dict, list, tuple)):
+        return to_plain(value)
+    try:
+        converted = normalize_value(value)
+    except TypeError:
+        return to_plain(value)
+    if isinstance(converted, Text):
+        return converted.text
+    return converted if isinstance(converted, (int, float, PendingScalar)) else to_plain(value)
+
+
+def _initial_config(s: settings.Settings) -> dict[str, Any]:
+    """The user's config, copied (``run.config`` must not write into the caller's
+    dict), merged over the config of the run being resumed."""
+    given = to_dict(s.config)
+    try:
+        given = copy.deepcopy(given)
+    except Exception:  # an uncopyable value: a shallow copy still protects the top level
+        given = dict(given)
+    if not s.previous_config:
+        return given
+    merged = copy.deepcopy(s.previous_config)
+    Config(merged).update(given)
+    return merged
 
 
 class Run:
@@ -88,14 +112,16 @@ class Run:
         self._report: dict[str, Any] | None = None
         self._warned: set[tuple[str, str]] = set()
         self._failed_plugins: set[str] = set()
-        self.config = Config(to_dict(s.config), on_change=self._config_changed)
-        self.summary = Summary(self._summary_changed)
+        self.config = Config(_initial_config(s), on_change=self._config_changed)
+        self.summary = Summary(self._summary_changed, s.previous_summary)
         self._disabled = s.mode == "disabled"
         if self._disabled:
+            self.dir = None  # a disabled run writes nothing
             return
+        backends = self._make_backends()  # bad options fail here, before anything is written
         self._artifacts = ArtifactStore(self.dir, self.id)
         self._manifest = self._start_manifest()
-        self._dispatcher = self._start_dispatch()
+        self._dispatcher = self._start_dispatch(backends)
         self._hook = self._dispatcher.hook
         self._row_hooks = get_plugin_manager().hook.unilog_process_row
         self._process_rows = bool(self._row_hooks.get_hookimpls())
@@ -133,20 +159,31 @@ class Run:
         manifest.update(started=time.time(), ended=None)
         return manifest
 
-    def _start_dispatch(self) -> Dispatcher:
-        info = self._info()
-        workers = []
-        for name, (cls, options) in self._settings.backend_classes.items():
+    def _make_backends(self) -> list[tuple[Any, dict[str, Any]]]:
+        """Each backend instance with the core's own options for it (``queue_size``)."""
+        made = []
+        for cls, options in self._settings.backend_classes.values():
             options = dict(options)
             queue_size = options.pop("queue_size", None)
-            backend = settings.construct_backend(cls, options)
-            kwargs = {"queue_size": queue_size} if queue_size else {}
-            workers.append(BackendWorker(backend, info, self._policy, blocking=name == "csv",
-                                         **kwargs))
+            core_options = {"queue_size": queue_size} if queue_size else {}
+            made.append((settings.construct_backend(cls, options), core_options))
+        return made
+
+    def _start_dispatch(self, backends: list[tuple[Any, dict[str, Any]]]) -> Dispatcher:
+        info = self._info()
+        workers = [
+            BackendWorker(backend, info, self._policy,
+                          blocking=backend.name == settings.LOCAL_RECORD,
+                          on_open=self._backend_opened, **core_options)
+            for backend, core_options in backends
+        ]
         dispatcher = Dispatcher(workers)
         dispatcher.start()
         dispatcher.hook.unilog_dispatch_config(config=info.config)
         return dispatcher
+
+    def _backend_opened(self, name: str, info: dict[str, Any]) -> None:
+        self._manifest.set_backend(name, info=info)
 
     # -- logging ----------------------------------------------------------------
 
@@ -221,10 +258,12 @@ class Run:
 
     def _dispatch_row(self, step: int, values: dict[str, Any], local_only: bool) -> None:
         if self._process_rows:
-            self._run_row_hooks(step, values)
-        self._hook.unilog_dispatch_row(row=Row(step, values, time.time()), local_only=local_only)
+            values = self._run_row_hooks(step, values)
+        # Read-only: every backend shares these values, none may change them for the others.
+        self._hook.unilog_dispatch_row(row=Row(step, MappingProxyType(values), time.time()),
+                                       local_only=local_only)
 
-    def _run_row_hooks(self, step: int, values: dict[str, Any]) -> None:
+    def _run_row_hooks(self, step: int, values: dict[str, Any]) -> dict[str, Any]:
         for impl in self._row_hooks.get_hookimpls():
             if impl.plugin_name in self._failed_plugins:
                 continue
@@ -239,8 +278,14 @@ class Run:
                                 f"and is skipped for the rest of the run: "
                                 f"{type(exc).__name__}: {exc}")
                 continue
-            values.clear()
-            values.update(kwargs["values"])
+            values = kwargs["values"]
+        # What plugins added goes through the same rules as what the user logs.
+        issues = Issues()
+        values = flatten(values, issues)
+        for error in issues.errors:
+            self._warn_once("input", error.key, f"{error} (added by a unilog_process_row "
+                            "plugin); the key is left out (warned once)")
+        return values
 
     def _bad_input(self, errors: list) -> None:
         if self._settings.on_error == "raise":
@@ -264,14 +309,20 @@ class Run:
         return redact(to_plain(self.config._data))
 
     def _config_changed(self, _data: dict[str, Any]) -> None:
-        if not self._disabled:
+        if not self._disabled and not self._after_finish("config update"):
             with self._lock:
                 self._hook.unilog_dispatch_config(config=self._redacted_config())
 
     def _summary_changed(self, values: dict[str, Any]) -> None:
-        if not self._disabled:
+        if not self._disabled and not self._after_finish("summary update"):
             with self._lock:
                 self._hook.unilog_dispatch_summary(summary=redact(values))
+
+    def _after_finish(self, what: str) -> bool:
+        """True (with a one-time warning) when the run has already finished."""
+        if self._finished:
+            self._warn_once("finished", what, f"{what} after finish() reaches no backend")
+        return self._finished
 
     # -- artifacts --------------------------------------------------------------
 
@@ -290,8 +341,9 @@ class Run:
         self._policy.raise_pending()
         artifact = self._artifacts.add(path, name=name, type=type, aliases=aliases,
                                        metadata=metadata)
-        with self._lock:
-            self._hook.unilog_dispatch_artifact(artifact=artifact)
+        if not self._after_finish("log_artifact"):  # still stored in the run directory
+            with self._lock:
+                self._hook.unilog_dispatch_artifact(artifact=artifact)
         return artifact
 
     def use_artifact(self, ref: str) -> Artifact:
@@ -305,10 +357,11 @@ class Run:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every backend has stored what was logged so far (rows
-        still open at the current step stay open). True if all made it in time."""
+        still open at the current step stay open), at most ``timeout`` seconds
+        (default: the finish timeout). True if all made it in time."""
         if self._disabled:
             return True
-        late = self._dispatcher.flush(timeout)
+        late = self._dispatcher.flush(settings.finish_timeout() if timeout is None else timeout)
         self._policy.raise_pending()
         return not late
 
@@ -351,9 +404,8 @@ class Run:
         return report
 
     def _release(self) -> None:
-        if self._disabled:
-            return
-        lifecycle.unregister(self)
+        if not self._disabled:
+            lifecycle.unregister(self)
         module = sys.modules.get("unilog")
         if module is not None and getattr(module, "run", None) is self:
             module.run = None
@@ -376,6 +428,8 @@ class Run:
             self.finish()
         elif issubclass(exc_type, KeyboardInterrupt):
             self._finish_quietly(130, "killed")
+        elif issubclass(exc_type, SystemExit):
+            self._finish_quietly(*lifecycle.system_exit_status(exc))
         else:
             self._finish_quietly(1, "failed")
 

@@ -58,6 +58,8 @@ class Settings:
     backend_classes: dict[str, tuple[type, dict[str, Any]]] = field(default_factory=dict)
     resumed: bool = False
     previous: dict[str, Any] = field(default_factory=dict)
+    previous_config: dict[str, Any] = field(default_factory=dict)
+    previous_summary: dict[str, Any] = field(default_factory=dict)
     start_step: int = 0
 
     @property
@@ -177,9 +179,21 @@ def _resolve_resume(s: Settings, resume: str | None) -> None:
     if exists:
         s.resumed = True
         s.previous = Manifest.load(s.run_dir).data
+        s.previous_config = _read_json(s.run_dir / "config.json")
+        s.previous_summary = _read_json(s.run_dir / "summary.json")
         # A run killed with SIGKILL never saved its step: the metrics file knows it.
         from unilog.read import last_step
 
         logged = last_step(s.run_dir)
         s.start_step = max(int(s.previous.get("step") or 0),
                            logged + 1 if logged is not None else 0)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
