@@ -13,6 +13,7 @@ import csv
 import enum
 import json
 import logging
+import io
 import math
 import re
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 
 import unilog
+from unilog.read import escape
 from unilog.errors import UnilogWarning
 from unilog.normalize import MAX_DEPTH, InvalidValue
 
@@ -201,8 +203,13 @@ def test_odd_keys_are_stored_verbatim_and_read_back_identically(recorded):
     run.finish()
 
     with open(run.dir / "metrics.csv", newline="", encoding="utf-8") as f:
-        raw = [line[2] for line in list(csv.reader(f))[1:]]
-    assert raw == ODD_KEYS * 2
+        text = f.read()
+    # One line per record: newlines, carriage returns and backslashes are escaped.
+    assert text.count("\n") == 1 + 2 * len(ODD_KEYS)
+    assert text.count("\r") == text.count("\r\n")  # only in csv's line terminators
+    raw = [line[2] for line in list(csv.reader(io.StringIO(text, newline="")))[1:]]
+    assert raw == [escape(key) for key in ODD_KEYS] * 2
+    assert "new\\nline" in raw and "%s {0} \\\\x" in raw
     data = unilog.read_run(run.dir)
     assert [key for _, key, _ in history(run)] == ODD_KEYS * 2
     assert list(data.metrics.columns) == ODD_KEYS

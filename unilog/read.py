@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,29 +102,50 @@ def read_run(path: str | os.PathLike) -> RunData:
     )
 
 
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+_UNESCAPE = re.compile(r"\\(\\|n|r)")
+_UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
+
+
+def escape(text: str) -> str:
+    """Write backslash, newline and carriage return as two characters each, so a
+    value never spans lines in ``metrics.csv``."""
+    if "\\" in text or "\n" in text or "\r" in text:
+        return "".join(_ESCAPES.get(ch, ch) for ch in text)
+    return text
+
+
+def unescape(text: str) -> str:
+    """The inverse of :func:`escape`."""
+    if "\\" not in text:
+        return text
+    return _UNESCAPE.sub(lambda m: _UNESCAPES[m.group(1)], text)
+
+
 def read_history(path: Path) -> list[tuple[int, float, str, str]]:
     """The lines of ``metrics.csv`` as ``(step, time, key, value)``; a torn last line is dropped."""
     if not path.exists():
         return []
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        text = f.read()  # newline="": a "\r" inside a quoted key or text stays as it is
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]  # the process died mid-line
+        text = f.read()
+    text = text[: text.rfind("\n") + 1]  # a line with no newline was torn by a crash
     rows = []
     for record in csv.reader(io.StringIO(text, newline="")):
         if len(record) != 4 or record[0] == "step":
             continue
         try:
-            rows.append((int(record[0]), float(record[1]), record[2], record[3]))
+            rows.append((int(record[0]), float(record[1]), unescape(record[2]),
+                         unescape(record[3])))
         except ValueError:
             continue
     return rows
 
 
 def last_step(run_dir: Path) -> int | None:
-    """The highest step in a run's ``metrics.csv``, or None.
+    """The highest step in a run's ``metrics.csv`` (reads only its tail), or None.
 
-    Reads only the file's tail, unless the tail holds quoted cells (then all of it).
+    Every record is one line (see :func:`escape`), so the tail can be split on
+    newlines; only the first field of each whole line is read.
     """
     path = run_dir / "metrics.csv"
     if not path.exists():
@@ -131,13 +153,10 @@ def last_step(run_dir: Path) -> int | None:
     with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
         f.seek(max(0, f.tell() - 65536))
-        tail = f.read().decode("utf-8", errors="replace")
-    tail = tail[: tail.rfind("\n") + 1]  # a torn last line is not a record
-    if '"' in tail:  # quoted cells may hold newlines (a line may not start a record)
-        steps = [step for step, *_ in read_history(path)]
-    else:
-        steps = [int(line.split(",", 1)[0]) for line in tail.splitlines()[1:]
-                 if line.split(",", 1)[0].isdigit()]
+        tail = f.read()
+    lines = tail[: tail.rfind(b"\n") + 1].split(b"\n")[1:]  # first: maybe partial
+    steps = [int(field) for field in (line.split(b",", 1)[0] for line in lines)
+             if field.isdigit()]
     return max(steps) if steps else None
 
 

@@ -11,7 +11,10 @@ Files in the run directory:
 - ``media/<key>/step_<step>.<ext>``: images (PNG), histograms (JSON), tables
   (CSV); the metrics line holds the file's path relative to the run directory.
   A key too long for a path becomes ``media/<first part>/<hash of the key>/``.
-  Text values are stored inline in the ``value`` column.
+  Text values are stored inline in the ``value`` column. In keys and text,
+  ``\\``, newline and carriage return are written ``\\\\``, ``\\n`` and ``\\r``
+  (``unilog.read_run`` reads them back), so every line is exactly one record:
+  a crash can tear only the last line, and a reader can split on newlines.
 - ``config.json``: the resolved, redacted config.
 - ``summary.json``: the last value of every metric, overridden by what the
   user set in ``run.summary``.
@@ -24,13 +27,16 @@ import hashlib
 import json
 import os
 import re
+import logging
 from pathlib import Path
 from typing import Any
 
 import unilog
+from unilog.read import escape
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, Row, RunInfo
 
 METRICS_HEADER = ("step", "time", "key", "value")
+logger = logging.getLogger("unilog")
 _UNSAFE = re.compile(r"[^\w.\- ]")
 
 
@@ -78,6 +84,8 @@ class CSVBackend(Backend):
             self._write(METRICS_HEADER)
         self._last: dict[str, Any] = {}
         self._summary: dict[str, Any] = {}
+        self._escaped_keys: dict[str, str] = {}
+        self._media_errors: set[type] = set()
         summary_path = self.dir / "summary.json"
         if run.resumed and summary_path.exists():
             self._last = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -87,6 +95,7 @@ class CSVBackend(Backend):
         """Append one line per value."""
         write = self._write
         last = self._last
+        keys = self._escaped_keys
         for row in rows:
             step, when = row.step, round(row.time, 3)
             for key, value in row.values.items():
@@ -94,11 +103,26 @@ class CSVBackend(Backend):
                 if kind is not float and kind is not int:
                     value = self._media_cell(key, step, value)
                 last[key] = value
-                write((step, when, key, value))
+                cell_key = keys.get(key)
+                if cell_key is None:
+                    cell_key = keys[key] = escape(key)
+                write((step, when, cell_key, value))
 
     def _media_cell(self, key: str, step: int, media: Any) -> str:
-        if isinstance(media, unilog.Text):
-            return media.text
+        """The cell for a media value; a value that cannot be saved costs only its own cell."""
+        try:
+            if isinstance(media, unilog.Text):
+                return escape(media.text)
+            return self._save_media(key, step, media)
+        except Exception as exc:
+            if type(exc) not in self._media_errors:
+                self._media_errors.add(type(exc))
+                logger.warning("the local record could not save %s value %r at step %d: "
+                               "%s: %s", getattr(media, "kind", "?"), key, step,
+                               type(exc).__name__, exc)
+            return f"<unsaved {getattr(media, 'kind', 'value')}: {type(exc).__name__}>"
+
+    def _save_media(self, key: str, step: int, media: Any) -> str:
         stem = media_stem(key, step)
         target = self.dir / stem
         n = 0
