@@ -5,11 +5,14 @@ instance, an OmegaConf ``DictConfig`` (resolved; omegaconf is never imported
 unless the value is one), or None.
 
 Secrets: a key is redacted before any backend (the local record included)
-sees it when one of its words is ``token``, ``secret``, ``password``,
-``passwd``, ``credential(s)``, or it spells ``api_key``/``apikey``. Words are
-split on ``_``, ``-``, ``.``, spaces and camelCase, so ``hf_token`` and
-``clientSecret`` are redacted but ``max_tokens`` and ``tokenizer`` are not.
-The user's own process still reads the real value from ``run.config``.
+sees it when it contains ``secret``, ``password``, ``passwd``,
+``credential`` or ``api_key``/``apikey`` anywhere (any case), or one of its
+words ends in ``token``. Words are split on ``_``, ``-``, ``.``, spaces,
+camelCase and digits, so ``hf_token``, ``authToken``, ``ACCESSTOKEN``,
+``db_password1`` and ``clientSecret`` are redacted but ``max_tokens`` and
+``tokenizer`` (ordinary hyperparameters) are not. The user's own process
+still reads the real value from ``run.config``. The command line recorded in
+the manifest is redacted by the same rule.
 """
 
 from __future__ import annotations
@@ -23,18 +26,43 @@ from unilog.tensors import is_tensor
 
 REDACTED = "***REDACTED***"
 
-_SECRET_WORDS = frozenset(
-    {"token", "secret", "password", "passwd", "credential", "credentials", "apikey"}
-)
-_WORD_SPLIT = re.compile(r"[_\-.\s]+|(?<=[a-z0-9])(?=[A-Z])")
+# Substrings that mark a secret wherever they appear in a key.
+_SECRET_PARTS = ("secret", "password", "passwd", "credential", "apikey", "api_key", "api-key")
+# Split into words on separators, camelCase and letter/digit boundaries.
+_WORD_SPLIT = re.compile(r"[_\-.\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])")
 
 
 def is_secret_key(key: str) -> bool:
     """True when ``key`` looks like it holds a secret (see the module docstring)."""
-    words = [w.lower() for w in _WORD_SPLIT.split(str(key)) if w]
-    if any(w in _SECRET_WORDS for w in words):
+    text = str(key)
+    lowered = text.lower()
+    if any(part in lowered for part in _SECRET_PARTS):
+        return True
+    words = [w.lower() for w in _WORD_SPLIT.split(text) if w]
+    # "token" only as a word or a word's end (hf_token, authToken, ACCESSTOKEN),
+    # so max_tokens and tokenizer, ordinary hyperparameters, stay visible.
+    if any(w.endswith("token") for w in words):
         return True
     return any(a == "api" and b == "key" for a, b in zip(words, words[1:]))
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line with the values of secret-looking options replaced:
+    ``--api_key X``, ``--api-key=X`` and ``api_key=X`` (Hydra overrides) alike."""
+    out, hide_next = [], False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if is_secret_key(name.lstrip("-+~")):
+            if eq:
+                out.append(f"{name}={REDACTED}")
+                continue
+            hide_next = arg.startswith("-")
+        out.append(arg)
+    return out
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from unilog.config import redact_argv
+
 MANIFEST = "run.json"
 
 #: Packages whose versions are recorded when installed (looked up, never imported).
@@ -28,7 +30,7 @@ KEY_PACKAGES = ("unilog", "torch", "numpy", "lightning", "pytorch-lightning", "h
 def provenance() -> dict[str, Any]:
     """Where, how and with what this process is running."""
     return {
-        "command": [sys.executable, *sys.argv],
+        "command": [sys.executable, *redact_argv(sys.argv)],
         "cwd": os.getcwd(),
         "hostname": socket.gethostname(),
         "pid": os.getpid(),

@@ -11,7 +11,8 @@ Environment variables:
   comma-separated list of entry-point names loads only those; an empty value or
   ``none`` loads none (built-ins always load).
 - ``UNILOG_DISABLE_PLUGINS``: a comma-separated list of plugin names (built-in
-  module names or entry-point names) never to load.
+  module names or entry-point names) never to load; the local record's
+  (``csv_backend``) cannot be blocked.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ ENTRY_POINT_GROUP = "unilog"
 
 #: Modules of the backends that ship with unilog, registered like any plugin.
 BUILTIN_PLUGINS: tuple[str, ...] = ("unilog_plugins.csv_backend",)
+#: The local record's plugin, which UNILOG_DISABLE_PLUGINS cannot block.
+LOCAL_RECORD_PLUGIN = "unilog_plugins.csv_backend"
 
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None
@@ -121,7 +124,8 @@ def _disabled() -> set[str]:
 def _load_builtins(pm: pluggy.PluginManager) -> None:
     disabled = _disabled()
     for module_name in BUILTIN_PLUGINS:
-        if module_name in disabled or module_name.rsplit(".", 1)[-1] in disabled:
+        blocked = module_name in disabled or module_name.rsplit(".", 1)[-1] in disabled
+        if blocked and module_name != LOCAL_RECORD_PLUGIN:  # every run needs its local record
             continue
         pm.register(importlib.import_module(module_name), name=module_name)
 
