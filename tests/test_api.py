@@ -6,12 +6,15 @@ import argparse
 import csv
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import unilog
+from unilog import plugins
+from unilog.config import REDACTED
 from unilog.errors import BackendNotFound, BackendNotInstalled, ConfigError
 
 
@@ -301,3 +304,183 @@ def test_all_is_complete_and_sorted():
                "hookspecs", "plugins", "config", "dispatch", "normalize", "policy", "lifecycle",
                "manifest", "annotations", "importlib", "TYPE_CHECKING", "Any", "cli", "testing"}
     assert public - set(unilog.__all__) - modules == set()
+
+
+# -- resume ------------------------------------------------------------------------
+
+
+def test_resume_keeps_the_config_merged_with_the_new_one_and_the_summary():
+    run = unilog.init(id="again", config={"lr": 0.1, "model": {"depth": 3}})
+    run.log({"x": 1})
+    run.summary["best"] = 5
+    run.finish()
+
+    again = unilog.init(id="again", resume="allow",
+                        config={"model": {"width": 8}, "epochs": 2})
+    merged = {"lr": 0.1, "model": {"depth": 3, "width": 8}, "epochs": 2}
+    assert again.config.lr == 0.1 and again.config.model.depth == 3
+    assert again.summary["best"] == 5
+    again.log({"x": 2})
+    again.finish()
+    data = unilog.read_run(run.dir)
+    assert data.config == merged
+    assert data.summary["best"] == 5 and data.summary["x"] == 2
+    assert data.series("x") == [(0, 1), (1, 2)]
+
+
+def test_resume_with_no_config_keeps_the_previous_one():
+    unilog.init(id="again", config={"lr": 0.1}).finish()
+    again = unilog.init(id="again", resume="must")
+    assert dict(again.config.items()) == {"lr": 0.1}
+    again.finish()
+    assert unilog.read_run(again.dir).config == {"lr": 0.1}
+
+
+@pytest.mark.parametrize("backends", [{"csv": {"flush_every": 1}},
+                                      {"slow": {"no_such_option": 1}}])
+def test_failed_init_writes_no_run_dir_and_the_id_stays_free(runs_dir, backends):
+    with pytest.raises(ConfigError, match="rejected its options"):
+        unilog.init(id="exp1", backends=backends)
+    assert not (runs_dir / "default" / "exp1").exists()
+    assert unilog.run is None
+    run = unilog.init(id="exp1")  # not "already exists"
+    run.log({"x": 1})
+    run.finish()
+    assert unilog.read_run(run.dir).series("x") == [(0, 1)]
+
+
+# -- summary and config values ---------------------------------------------------------
+
+
+def test_summary_tensor_and_numpy_scalars_are_stored_as_numbers():
+    torch = pytest.importorskip("torch")
+    from unilog.tensors import PendingScalar
+
+    run = unilog.init()
+    run.summary["best_acc"] = torch.tensor(0.5)
+    run.summary["best_epoch"] = torch.tensor(7)
+    run.summary.update({"np_loss": np.float32(0.25), "np_steps": np.int64(3)})
+    # What a CUDA scalar becomes (CI has no GPU): read on the workers, not here.
+    run.summary["gpu_loss"] = PendingScalar(torch.tensor(1.5))
+    run.finish()
+
+    expected = {"best_acc": 0.5, "best_epoch": 7, "np_loss": 0.25, "np_steps": 3,
+                "gpu_loss": 1.5}
+    stored = json.loads((run.dir / "summary.json").read_text())
+    assert {k: stored[k] for k in expected} == expected
+    assert {k: type(stored[k]) for k in expected} == {k: type(v) for k, v in expected.items()}
+    assert unilog.read_run(run.dir).summary == stored
+
+
+def test_summary_bool_stays_a_bool():
+    run = unilog.init()
+    run.summary["converged"] = True
+    run.summary["flags"] = [True, False]
+    run.finish()
+    stored = json.loads((run.dir / "summary.json").read_text())
+    assert stored["flags"] == [True, False]
+    assert stored["converged"] is True
+
+
+def test_config_with_cpu_tensors_stores_their_values():
+    torch = pytest.importorskip("torch")
+    run = unilog.init(config={"scale": torch.tensor(2.5), "steps": torch.tensor(3),
+                              "weights": torch.tensor([1.0, 0.5]), "np": np.float64(0.1)})
+    run.finish()
+    assert json.loads((run.dir / "config.json").read_text()) == {
+        "scale": 2.5, "steps": 3, "weights": [1.0, 0.5], "np": 0.1}
+
+
+def test_run_config_does_not_write_into_the_callers_dict():
+    given = {"lr": 0.1, "optim": {"beta": 0.9}, "layers": [1, 2]}
+    run = unilog.init(config=given)
+    run.config.update({"lr": 0.2, "optim": {"eps": 1e-8}})
+    run.config.optim.beta = 0.5
+    run.config.layers.append(3)
+    run.config.batch = 32
+    run.finish()
+    assert given == {"lr": 0.1, "optim": {"beta": 0.9}, "layers": [1, 2]}
+    assert unilog.read_run(run.dir).config == {
+        "lr": 0.2, "optim": {"beta": 0.5, "eps": 1e-8}, "layers": [1, 2, 3], "batch": 32}
+
+
+# -- after finish, disabled runs -----------------------------------------------------------
+
+
+def test_summary_config_and_artifacts_after_finish_warn_once(tmp_path):
+    f = tmp_path / "late.txt"
+    f.write_text("late")
+    run = unilog.init(config={"lr": 1})
+    run.log({"acc": 0.5})
+    run.summary["best"] = 0.5
+    run.finish()
+    summary = (run.dir / "summary.json").read_text()
+    config = (run.dir / "config.json").read_text()
+
+    with pytest.warns(unilog.UnilogWarning) as caught:
+        for i in range(3):
+            run.summary["best"] = 0.9 + i
+            run.config.update({"note": f"late {i}"})
+            run.config.epochs = i
+            run.log_artifact(f, name="late")
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 3, messages
+    assert [m.split(" after finish")[0] for m in messages] == [
+        "config update", "log_artifact", "summary update"]
+    assert all("reaches no backend" in m for m in messages)
+    assert (run.dir / "summary.json").read_text() == summary
+    assert (run.dir / "config.json").read_text() == config
+
+
+def test_disabled_run_has_no_dir_and_is_released_at_finish():
+    run = unilog.init(mode="disabled")
+    assert run.dir is None
+    assert unilog.run is run
+    run.finish()
+    assert unilog.run is None
+    with pytest.raises(unilog.UnilogError, match="init"):
+        unilog.log({"x": 1})
+
+
+# -- secrets on the command line ------------------------------------------------------------
+
+
+def test_secret_flags_on_the_command_line_are_redacted_in_the_manifest(monkeypatch):
+    argv = ["train.py", "--api_key", "s3cr3t-A", "--lr", "0.1", "--hf-token=s3cr3t-B",
+            "db.password=s3cr3t-C", "+trainer.apiKey=s3cr3t-D", "--password", "s3cr3t-E",
+            "--tokenizer", "bpe", "max_tokens=5", "positional"]
+    monkeypatch.setattr(sys, "argv", argv)
+    run = unilog.init()
+    run.finish()
+    command = json.loads((run.dir / "run.json").read_text())["provenance"]["command"]
+    assert command == [sys.executable, "train.py", "--api_key", REDACTED, "--lr", "0.1",
+                       f"--hf-token={REDACTED}", f"db.password={REDACTED}",
+                       f"+trainer.apiKey={REDACTED}", "--password", REDACTED,
+                       "--tokenizer", "bpe", "max_tokens=5", "positional"]
+    for path in run.dir.rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t" not in path.read_bytes(), path
+
+
+# -- the local record cannot be switched off --------------------------------------------------
+
+
+@pytest.fixture
+def fresh_plugins():
+    """The plugin manager is cached: load it anew under this test's environment, and after."""
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.mark.parametrize("blocked", ["csv_backend", "unilog_plugins.csv_backend",
+                                     "csv_backend,faults"])
+def test_disabling_the_csv_plugin_still_keeps_a_local_record(monkeypatch, fresh_plugins,
+                                                             blocked):
+    monkeypatch.setenv("UNILOG_DISABLE_PLUGINS", blocked)
+    run = unilog.init()
+    for i in range(3):
+        run.log({"x": i})
+    report = run.finish()
+    assert report["csv"]["delivered"] >= 3
+    assert unilog.read_run(run.dir).series("x") == [(0, 0), (1, 1), (2, 2)]

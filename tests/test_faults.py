@@ -1,5 +1,6 @@
-"""Fault injection: backends that raise, fail to open, hang or are slow, installed
-through the fault plugin's real entry point. The training loop is not slowed, the
+"""Fault injection: backends that raise, fail to open, hang, are slow, end their
+call with a BaseException or change the rows they get, installed through the
+fault plugin's real entry point. The training loop is not slowed, the
 CSV local record is complete, ``finish`` returns within its timeout and reports
 what each backend failed, skipped or dropped."""
 
@@ -312,3 +313,227 @@ def test_full_queue_drops_for_that_backend_only(release, recorded):
     assert report["recorder"]["dropped"] == 0
     assert [step for step, _ in recorded["default"]["rows"]] == list(range(1000))
     assert len(unilog.read_run(run.dir).series("x")) == 1000
+
+
+# -- a backend that ends its thread (BaseException) ------------------------------------
+
+
+@pytest.fixture
+def ending_status(monkeypatch):
+    """A backend's ``sys.exit()`` passes through unilog's sys.exit wrapper, which
+    remembers the code as the process's ending status: restore it after the test."""
+    from unilog import lifecycle
+
+    monkeypatch.setattr(lifecycle, "_ending_status", lifecycle._ending_status)
+    monkeypatch.setattr(lifecycle, "_ending_code", lifecycle._ending_code)
+
+
+def test_backend_calling_sys_exit_is_an_error_not_a_dead_worker(ending_status, unilog_log):
+    run = unilog.init(backends=["csv", "exits"])
+    for i in range(5):
+        run.log({"x": i})
+    start = time.monotonic()
+    assert run.flush(timeout=5) is True  # a dead worker would never answer the flush
+    assert time.monotonic() - start < 2
+    logged_and_flushed(run, 3, key="y")
+    start = time.monotonic()
+    report = run.finish(timeout=5)
+    assert time.monotonic() - start < 2
+
+    exits = report["exits"]
+    # Every call failed and was counted: the worker lived on to take the next one.
+    assert exits["errors"] >= 4 and exits["failed"] == 8 and exits["disabled"] is None
+    assert (exits["timed_out"], exits["undelivered"]) == (False, 0)
+    assert len(tracebacks(unilog_log, "'exits'", "SystemExit: 3")) == 1
+    data = unilog.read_run(run.dir)
+    assert data.series("x") == [(i, i) for i in range(5)]
+    assert len(data.series("y")) == 3
+    assert data.status == "finished"
+
+
+def test_backend_leaking_cancelled_error_stops_only_itself(release, unilog_log):
+    """Another BaseException (an SDK's asyncio.CancelledError) is an ordinary backend
+    error: caught at the call, reported once, counted; flush and finish return at once."""
+    run = unilog.init(backends={"csv": {}, "exits": {"cancel": True, "hold": True}})
+    for i in range(5):
+        run.log({"x": i})
+    # The backend holds its config call until the rows and the flush barrier are
+    # queued, so all of them reach it as one batch.
+    threading.Timer(0.3, release.set).start()
+    start = time.monotonic()
+    flushed = run.flush(timeout=1)
+    for i in range(5, 10):
+        run.log({"x": i})
+    report = run.finish(timeout=1)
+    took = time.monotonic() - start
+
+    exits = report["exits"]
+    assert exits["errors"] >= 1 and exits["failed"] >= 5 and exits["delivered"] < 10
+    assert len(tracebacks(unilog_log, "'exits'", "CancelledError")) == 1
+    assert unilog.read_run(run.dir).series("x") == [(i, i) for i in range(10)]
+    assert flushed is True and took < 1.5
+    assert (exits["timed_out"], exits["undelivered"]) == (False, 0)
+
+
+# -- flush racing close, flush on a dead worker -----------------------------------------
+
+
+def test_flush_racing_finish_returns_at_once(monkeypatch):
+    """finish() lands between flush()'s check that the run is open and its queuing
+    of flush barriers: no barrier may end up behind the close, unanswered."""
+    from unilog import dispatch
+
+    entered, flusher_thread = threading.Event(), []
+
+    class SlowBarrier(dispatch._Barrier):
+        def __init__(self):
+            super().__init__()
+            if threading.current_thread() in flusher_thread and not entered.is_set():
+                entered.set()
+                time.sleep(0.3)  # finish() runs now, on the main thread
+
+    monkeypatch.setattr(dispatch, "_Barrier", SlowBarrier)
+    run = unilog.init()
+    run.log({"x": 1})
+    results = []
+
+    def flush():
+        start = time.monotonic()
+        results.append((run.flush(timeout=5), time.monotonic() - start))
+
+    flusher = threading.Thread(target=flush, daemon=True)
+    flusher_thread.append(flusher)
+    flusher.start()
+    assert entered.wait(5)
+    report = run.finish(timeout=5)
+    flusher.join(10)
+    (flushed, took), = results
+    assert took < 2, "the flush barrier was queued after the close and never answered"
+    assert flushed is True
+    assert report["csv"]["timed_out"] is False
+    assert unilog.read_run(run.dir).series("x") == [(0, 1)]
+
+
+def test_flush_does_not_wait_on_a_worker_whose_thread_has_ended(monkeypatch):
+    """A worker thread ended by something nobody could catch (simulated: the
+    backend fails to open, then its thread ends instead of serving) must not
+    make every flush wait its whole timeout."""
+    from unilog.dispatch import BackendWorker
+
+    monkeypatch.setattr(BackendWorker, "_drain_disabled", lambda self: None)
+    run = unilog.init(backends=["csv", "fails_to_open"])
+    run.log({"x": 1})
+    time.sleep(0.2)  # the failing worker has ended by now
+    start = time.monotonic()
+    run.flush(timeout=3)
+    assert time.monotonic() - start < 1
+    assert unilog.read_run(run.dir).series("x") == [(0, 1)]
+    run.finish(timeout=0.2)
+
+
+# -- error identity ---------------------------------------------------------------------
+
+
+def test_errors_whose_message_varies_are_one_error(unilog_log):
+    """An error is identified by where it was raised, not by its message
+    ("HTTP 503 at step 17", "... step 18"): one traceback, and the consecutive
+    failure limit still disables the backend."""
+    run = unilog.init(backends={"csv": {}, "recorder": {"fail_every": 1}})
+    logged_and_flushed(run, 15)  # every log call fails, each with its own message
+    report = run.finish(timeout=10)
+
+    assert len(tracebacks(unilog_log, "'recorder'", "injected failure")) == 1
+    recorder = report["recorder"]
+    assert recorder["disabled"] == "disabled after 10 consecutive failures"
+    assert (recorder["errors"], recorder["failed"], recorder["skipped"]) == (10, 10, 5)
+    assert len(unilog.read_run(run.dir).series("x")) == 15
+
+
+# -- rows are read-only ------------------------------------------------------------------
+
+
+def test_backend_cannot_change_the_rows_other_backends_get(unilog_log, recorded):
+    run = unilog.init(backends=["csv", "mutating", "recorder"])
+    n = 5000
+    for i in range(n):
+        run.log({"epoch": i // 100, "loss": 1.0})
+    report = run.finish(timeout=20)
+
+    data = unilog.read_run(run.dir)
+    assert data.series("epoch") == [(i, i // 100) for i in range(n)]
+    assert len(data.series("loss")) == n
+    assert [values for _, values in recorded["default"]["rows"]] == [
+        {"epoch": i // 100, "loss": 1.0} for i in range(n)]
+    assert report["csv"]["errors"] == 0
+    assert report["mutating"]["errors"] >= 1 and report["mutating"]["delivered"] <= 1
+    assert len(tracebacks(unilog_log, "'mutating'", "mappingproxy")) == 1
+
+
+# -- the local record is never disabled --------------------------------------------------
+
+
+def corrupt_jpeg(tmp_path):
+    """A file with a valid JPEG header and a garbage body: it decodes only on the worker."""
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x10\x00\x10" + b"\x00" * 40)
+    return path
+
+
+def test_media_the_local_record_cannot_save_costs_only_its_cell(tmp_path, unilog_log):
+    run = unilog.init(on_error="disable")
+    for i in range(50):
+        run.log({"loss": float(i)})
+    run.log({"a": 1, "img": unilog.Image(corrupt_jpeg(tmp_path)), "b": 2})
+    for i in range(51, 100):
+        run.log({"loss": float(i)})
+    report = run.finish(timeout=10)
+
+    csv = report["csv"]
+    assert csv["disabled"] is None
+    assert (csv["errors"], csv["failed"], csv["skipped"]) == (0, 0, 0)
+    data = unilog.read_run(run.dir)
+    assert [s for s, _ in data.series("loss")] == [*range(50), *range(51, 100)]
+    assert data.series("a") == [(50, 1)] and data.series("b") == [(50, 2)]
+    (step, cell), = data.series("img")
+    assert step == 50 and cell.startswith("<unsaved image")
+    warned = [r for r in unilog_log.records if "could not save" in r.getMessage()]
+    assert len(warned) == 1 and "'img'" in warned[0].getMessage()
+
+
+def test_local_record_is_not_disabled_by_on_error_disable(monkeypatch, unilog_log):
+    """Whatever makes the local record fail once, it keeps the rest of the run."""
+    from unilog_plugins.csv_backend import CSVBackend
+
+    original, calls = CSVBackend.log_rows, []
+
+    def fails_once(self, rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+        original(self, rows)
+
+    monkeypatch.setattr(CSVBackend, "log_rows", fails_once)
+    run = unilog.init(on_error="disable")
+    run.log({"lost": 1})
+    run.flush(timeout=10)
+    for i in range(1, 30):
+        run.log({"x": i})
+    report = run.finish(timeout=10)
+
+    assert report["csv"]["disabled"] is None
+    assert report["csv"]["errors"] == 1 and report["csv"]["skipped"] == 0
+    assert unilog.read_run(run.dir).series("x") == [(i, i) for i in range(1, 30)]
+
+
+def test_finish_waits_for_the_local_record_while_it_makes_progress():
+    """A tiny timeout bounds the other backends, not a local record still writing."""
+    run = unilog.init()
+    n = 4000
+    for i in range(n):
+        run.log({"a": i, **{f"k{j}": i for j in range(50)}})
+    report = run.finish(timeout=0.01)
+
+    assert report["csv"]["timed_out"] is False and report["csv"]["undelivered"] == 0
+    data = unilog.read_run(run.dir)
+    assert data.status == "finished"
+    assert len(data.series("a")) == n

@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 
 import unilog
-from unilog.read import escape
+from unilog import plugins
+from unilog.config import REDACTED, is_secret_key
+from unilog.read import escape, last_step
 from unilog.errors import UnilogWarning
 from unilog.normalize import MAX_DEPTH, InvalidValue
 
@@ -470,3 +472,148 @@ def test_nonfinite_value_resolved_on_the_worker_is_flagged_once(caplog):
     flagged = [r for r in caplog.records if "'gpu/loss' is nan" in r.getMessage()]
     assert len(flagged) == 1
     assert math.isnan(unilog.read_run(run.dir).series("gpu/loss")[0][1])
+
+
+# -- secrets: which keys are redacted -------------------------------------------------------
+
+SECRET_KEYS = ["password2", "db_password1", "authtoken", "secretkey", "ACCESSTOKEN",
+               "authToken", "hf_token", "MY_API_KEY2"]
+KEPT_KEYS = ["max_tokens", "tokenizer", "num_tokens", "tokens_per_batch", "keyframe"]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_secret_looking_keys_are_recognised(key):
+    assert is_secret_key(key)
+
+
+def test_secret_keys_are_redacted_and_hyperparameters_kept():
+    run = unilog.init(config={key: f"value-of-{key}" for key in SECRET_KEYS + KEPT_KEYS})
+    run.finish()
+    config = unilog.read_run(run.dir).config
+    assert config == {**{key: REDACTED for key in SECRET_KEYS},
+                      **{key: f"value-of-{key}" for key in KEPT_KEYS}}
+    assert not any(is_secret_key(key) for key in KEPT_KEYS)
+
+
+# -- text that could break a line-based reader ------------------------------------------------
+
+
+def test_text_with_newlines_is_one_line_and_a_record_torn_inside_it_is_dropped():
+    """A text's newlines are escaped, so a record is one line: a SIGKILL while it
+    is written tears that line only, and the number-like lines inside the text
+    are never read as records (by last_step, which resume uses, nor read_run)."""
+    body = "\n".join(f"{5_000_000 + i},1700000000.0,x,{i}" for i in range(100))
+    text = f"header\r\n{body}\nback\\slash"
+    run = unilog.init(id="torn")
+    for i in range(3):
+        run.log({"x": i})
+    run.log({"log": text, "x": 3})
+    run.finish()
+    path = run.dir / "metrics.csv"
+    raw = path.read_bytes()
+    assert raw.count(b"\n") == 1 + 5  # the header and one line per record
+    assert unilog.read_run(run.dir).series("log") == [(3, text)]
+    assert last_step(run.dir) == 3
+
+    # The process is killed 1,000 bytes into the text's record: its manifest
+    # never got the final step.
+    path.write_bytes(raw[: raw.index(b",log,") + 1000])
+    manifest = json.loads((run.dir / "run.json").read_text())
+    for key in ("step", "ended", "status", "exit_code"):
+        manifest.pop(key, None)
+    (run.dir / "run.json").write_text(json.dumps(manifest))
+    assert last_step(run.dir) == 2
+    data = unilog.read_run(run.dir)
+    assert data.series("x") == [(0, 0), (1, 1), (2, 2)] and data.series("log") == []
+    again = unilog.init(id="torn", resume="allow")
+    assert again.step == 3
+    again.log({"x": 3})
+    again.finish()
+    assert unilog.read_run(run.dir).series("x") == [(i, i) for i in range(4)]
+
+
+def test_last_step_finds_the_step_before_a_record_longer_than_64_kib():
+    run = unilog.init(id="long")
+    for i in range(3):
+        run.log({"x": i})
+    run.log({"log": "line\n" * 20_000})  # 120,000 characters: one line of the file
+    run.finish()
+    path = run.dir / "metrics.csv"
+    assert last_step(run.dir) == 3
+    raw = path.read_bytes()
+    path.write_bytes(raw[: raw.index(b",log,") + 90_000])  # torn 90 kB into the record
+    assert last_step(run.dir) == 2
+
+
+def test_text_longer_than_the_csv_field_limit_reads_back():
+    text = "0123456789abcdef" * 10_000  # 160,000 characters
+    run = unilog.init()
+    run.log({"sample": text, "x": 1})
+    run.finish()
+    data = unilog.read_run(run.dir)
+    assert data.series("sample") == [(0, text)]
+    assert data.series("x") == [(0, 1)]
+
+
+LINE_BREAKS_FOR_STR_SPLITLINES = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85",
+                                  "\u2028", "\u2029"]
+
+
+def test_text_with_other_line_separators_does_not_confuse_last_step():
+    """str.splitlines() also breaks on form feed, \\x1c-\\x1e, NEL, U+2028/9: a
+    "page\\x0c1000000" text must not make the run resume at step 1,000,000."""
+    texts = [f"page{sep}1000000" for sep in LINE_BREAKS_FOR_STR_SPLITLINES]
+    run = unilog.init(id="ff")
+    for text in texts:
+        run.log({"note": text})
+    run.finish()
+    n = len(texts)
+    assert last_step(run.dir) == n - 1
+    assert unilog.read_run(run.dir).series("note") == list(enumerate(texts))
+    again = unilog.init(id="ff", resume="allow")
+    assert again.step == n
+    again.finish()
+
+
+# -- values added by a unilog_process_row plugin ------------------------------------------------
+
+
+@pytest.fixture
+def fresh_plugins():
+    """The plugin manager is cached: every test that registers a plugin starts and
+    ends with a fresh one."""
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def test_values_added_by_a_process_row_plugin_are_normalised(fresh_plugins, recorded):
+    class Derive:
+        @unilog.hookimpl
+        def unilog_process_row(self, values):
+            values["lr"] = np.float32(0.5)
+            values["is_best"] = True
+            values["extra"] = {"depth": np.int64(3)}
+            values["note"] = "derived"
+            values["bad"] = object()
+
+    plugins.register_plugin(Derive(), name="derive")
+    run = unilog.init(backends={"csv": {}, "recorder": {"media": ["text"]}})
+    with pytest.warns(UnilogWarning, match="'bad'.*unilog_process_row") as caught:
+        for i in range(3):
+            run.log({"loss": float(i)})
+    assert len(caught) == 1  # warned once
+    report = run.finish()
+
+    expected = {"loss": 0.0, "lr": 0.5, "is_best": 1, "extra/depth": 3}
+    _, first = recorded["default"]["rows"][0]
+    assert {k: first[k] for k in expected} == expected
+    assert {k: type(first[k]) for k in expected} == {k: type(v) for k, v in expected.items()}
+    assert isinstance(first["note"], unilog.Text) and "bad" not in first
+    data = unilog.read_run(run.dir)
+    assert data.series("lr") == [(i, 0.5) for i in range(3)]
+    assert data.series("is_best") == [(i, 1) for i in range(3)]
+    assert data.series("extra/depth") == [(i, 3) for i in range(3)]
+    assert data.series("note") == [(i, "derived") for i in range(3)]
+    assert (report["csv"]["fallback"], report["recorder"]["fallback"]) == (0, 0)
+    assert not (run.dir / "media").exists()

@@ -35,8 +35,9 @@ logger = logging.getLogger("unilog")
 DEFAULT_QUEUE_SIZE = int(os.environ.get("UNILOG_QUEUE_SIZE", "10000"))
 _BATCH = 1024
 _COLLIDED = object()
-# SystemExit from an SDK must not kill a worker silently; Ctrl-C still propagates.
-_CAUGHT = (Exception, SystemExit, GeneratorExit)
+# Everything a backend can throw stays in its worker: SystemExit from an SDK,
+# a leaked asyncio.CancelledError... (a worker thread never gets Ctrl-C).
+_CAUGHT = BaseException
 _INFINITIES = (float("inf"), float("-inf"))
 
 

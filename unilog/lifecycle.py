@@ -4,8 +4,10 @@ Installed on the first ``init``, never at import:
 
 - a ``sys.excepthook`` wrapper remembers an uncaught exception (failed, or
   killed for KeyboardInterrupt) and then calls the previous hook;
-- a ``sys.exit`` wrapper remembers a non-zero exit code (failed), as wandb does:
-  ``raise SystemExit(n)`` written out by hand is not seen and ends as finished;
+- a ``sys.exit`` wrapper remembers a non-zero exit code called on the main
+  thread (failed), as wandb does. Known limits: ``raise SystemExit(n)``
+  written out by hand is not seen (finished), and a ``sys.exit(n)`` whose
+  SystemExit the program catches and survives still ends the run as failed;
 - a SIGTERM handler, only when the process has none of its own (SIG_DFL) and
   ``init`` runs on the main thread: it marks the process as killed and raises
   ``SystemExit(143)``, so the training loop unwinds through its ``finally``
@@ -97,7 +99,10 @@ def _wrap_sys_exit() -> None:
 
     def exit(status=None):
         global _ending_status, _ending_code
-        if _ending_status is None and status not in (None, 0):
+        # Only the main thread's exit ends the process: a backend SDK calling
+        # sys.exit on a worker thread is that backend's error, not the run's end.
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main and _ending_status is None and status not in (None, 0):
             _ending_status = "failed"
             _ending_code = status if isinstance(status, int) else 1
         original(status)

@@ -130,7 +130,14 @@ def read_history(path: Path) -> list[tuple[int, float, str, str]]:
         text = f.read()
     text = text[: text.rfind("\n") + 1]  # a line with no newline was torn by a crash
     rows = []
-    for record in csv.reader(io.StringIO(text, newline="")):
+    # A long text is one field: lift csv's 128 KiB field limit while reading.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text)))
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    finally:
+        csv.field_size_limit(limit)
+    for record in records:
         if len(record) != 4 or record[0] == "step":
             continue
         try:
@@ -157,6 +164,8 @@ def last_step(run_dir: Path) -> int | None:
     lines = tail[: tail.rfind(b"\n") + 1].split(b"\n")[1:]  # first: maybe partial
     steps = [int(field) for field in (line.split(b",", 1)[0] for line in lines)
              if field.isdigit()]
+    if not steps and len(tail) == 65536:  # the last records are longer than the window
+        steps = [step for step, *_ in read_history(path)]
     return max(steps) if steps else None
 
 

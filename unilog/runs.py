@@ -64,8 +64,8 @@ class Summary(dict):
 
 def _summary_value(value: Any) -> Any:
     """A number (a device tensor stays a PendingScalar, read by the workers), or plain JSON."""
-    if isinstance(value, (dict, list, tuple)):
-        return to_plain(value)
+    if isinstance(value, (dict, list, tuple, bool)):
+        return to_plain(value)  # a bool summary stays a bool (unlike a logged metric)
     try:
         converted = normalize_value(value)
     except TypeError:

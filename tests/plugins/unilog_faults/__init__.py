@@ -3,11 +3,15 @@
 Installed through a real ``unilog`` entry point (the dist-info beside this
 package), exactly like a third-party plugin. They fake failures, never a real
 backend: "raising" raises on every call, "hanging" blocks, "slow" sleeps,
-"recorder" keeps what it receives so tests can see what the core sent.
+"recorder" keeps what it receives so tests can see what the core sent,
+"exits" ends its call the way some SDKs do (``sys.exit()``, or a leaked
+``asyncio.CancelledError``), "mutating" changes the rows it is given.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import threading
 import time
 
@@ -126,6 +130,41 @@ class Recorder(Backend):
         self.data["close"] = (status, exit_code)
 
 
+class Exits(Backend):
+    """Its SDK gives up with ``sys.exit(3)`` (SystemExit, a BaseException) in every
+    log call, or, with ``cancel=True``, leaks its event loop's
+    ``asyncio.CancelledError`` (also a BaseException). With ``hold=True``,
+    log_config waits for RELEASE, so what is logged meanwhile reaches the worker
+    as one batch."""
+
+    name = "exits"
+
+    def __init__(self, cancel: bool = False, hold: bool = False, **options):
+        super().__init__(**options)
+        self.cancel = cancel
+        self.hold = hold
+
+    def log_config(self, config):
+        if self.hold:
+            RELEASE.wait(600)
+
+    def log_rows(self, rows):
+        if self.cancel:
+            raise asyncio.CancelledError("sdk event loop cancelled")
+        sys.exit(3)
+
+
+class Mutating(Backend):
+    """Moves "epoch" out of each row it receives (as a backend with its own epoch
+    field might): the rows are shared with every other backend, so this must fail."""
+
+    name = "mutating"
+
+    def log_rows(self, rows):
+        for row in rows:
+            row.values.pop("epoch", None)
+
+
 class NeedsMissingSDK(Backend):
     """A backend whose SDK is not installed."""
 
@@ -136,5 +175,6 @@ class NeedsMissingSDK(Backend):
 
 @unilog.hookimpl
 def unilog_register_backends(register):
-    for cls in (Raising, FailsToOpen, Hanging, Slow, Noop, Recorder, NeedsMissingSDK):
+    for cls in (Raising, FailsToOpen, Hanging, Slow, Noop, Recorder, Exits, Mutating,
+                NeedsMissingSDK):
         register(cls)
