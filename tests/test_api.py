@@ -6,6 +6,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import threading
 import sys
 from pathlib import Path
 
@@ -484,3 +485,15 @@ def test_disabling_the_csv_plugin_still_keeps_a_local_record(monkeypatch, fresh_
     report = run.finish()
     assert report["csv"]["delivered"] >= 3
     assert unilog.read_run(run.dir).series("x") == [(0, 0), (1, 1), (2, 2)]
+
+
+def test_use_artifact_falls_back_to_a_backend_that_has_it(recorded, tmp_path):
+    """An artifact missing from the local record is fetched by a backend, on its worker."""
+    run = unilog.init(backends={"recorder": {"label": "fetcher", "fetchable": {"remote": "x"}}})
+    fetched = run.use_artifact("remote:best")
+    assert fetched.source == "recorder" and fetched.ref == "remote:best"
+    assert Path(fetched.file()).read_text() == "x"
+    assert recorded["fetcher"]["fetch_thread"] != threading.get_ident()
+    with pytest.raises(unilog.ArtifactError, match="nothing-here"):
+        run.use_artifact("nothing-here")
+    run.finish()

@@ -36,6 +36,7 @@ __all__ = [
     "Artifact",
     "ArtifactFile",
     "ArtifactStore",
+    "FetchedArtifact",
     "find_artifact",
     "parse_ref",
     "validate_name",
@@ -555,3 +556,34 @@ def _write_json(path: Path, obj: Any) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@dataclass
+class FetchedArtifact:
+    """An artifact that only a backend had (e.g. a run logged to a shared MLflow
+    server from another machine), fetched by that backend into ``path``."""
+
+    name: str
+    alias: str
+    path: Path
+    source: str
+
+    @property
+    def ref(self) -> str:
+        """``name:alias`` as requested."""
+        return f"{self.name}:{self.alias}"
+
+    def download(self, root: str | os.PathLike | None = None) -> str:
+        """The folder of its files: ``path``, or a copy of it under ``root``."""
+        if root is None:
+            return str(self.path)
+        shutil.copytree(self.path, root, dirs_exist_ok=True)
+        return str(root)
+
+    def file(self) -> str:
+        """The path of a one-file artifact (ArtifactError if it has several)."""
+        files = [p for p in Path(self.path).rglob("*") if p.is_file()]
+        if len(files) != 1:
+            raise ArtifactError(f"artifact {self.ref!r} from {self.source} has {len(files)} "
+                                "files; use download() for its folder")
+        return str(files[0])

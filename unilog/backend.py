@@ -34,7 +34,8 @@ class KeyRule:
     ``allowed`` is a regex character class of the characters the backend
     accepts; every other character becomes ``replacement``. ``max_length``
     truncates, ending the key with 8 hex digits of its hash so
-    shortened keys stay distinct. ``strip`` characters
+    shortened keys stay distinct. A backend with rules these fields cannot
+    say subclasses KeyRule and overrides :meth:`adapt` (it must stay pure). ``strip`` characters
     are removed from both ends (e.g. MLflow refuses a leading ``/``), and runs
     of ``collapse`` are squeezed to one (e.g. ``//``).
     """
@@ -171,6 +172,17 @@ class Backend:
 
     def log_artifact(self, artifact: Artifact) -> None:
         """Store an artifact (its files are already in the run directory)."""
+
+    def download_artifact(self, name: str, alias: str, root: Path) -> Path | None:
+        """Fetch artifact ``name:alias`` (``alias`` may be ``v3``) from this backend's
+        store into the empty folder ``root`` and return the folder of its files, or
+        None when the backend does not have it.
+
+        Called on the worker thread, only when the local record (this run's and
+        the project's other runs') has no such artifact: e.g. a run logged on
+        another machine to a shared tracking server.
+        """
+        return None
 
     def flush(self) -> None:
         """Push anything buffered to durable storage."""

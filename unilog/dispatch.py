@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import pluggy
 
-from unilog.backend import Backend, Row, RunInfo
+from unilog.backend import Backend, KeyRule, Row, RunInfo
 from unilog.errors import KeyCollisionError
 from unilog.hookspecs import hookimpl
 from unilog.plugins import new_manager
@@ -46,6 +46,18 @@ class _Barrier:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+
+
+class _Request:
+    """Run ``fn`` on the worker, in order with the records before it (e.g. a download)."""
+
+    __slots__ = ("fn", "args", "event", "result", "error")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self.fn, self.args = fn, args
+        self.event = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
 class _Close:
@@ -90,9 +102,8 @@ class BackendWorker:
         self._keys: dict[str, Any] = {}
         self._owners: dict[str, str] = {}
         self._warned_kinds: set[Any] = set()
-        rule = self.capabilities.key_rule
-        self._identity_keys = (rule.allowed is None and rule.max_length is None
-                               and not rule.strip and not rule.collapse)
+        # Only the default rule leaves keys alone; a subclass may override adapt().
+        self._identity_keys = self.capabilities.key_rule == KeyRule()
         self._thread = threading.Thread(target=self._loop, name=f"unilog-{self.name}",
                                         daemon=True)
 
@@ -214,7 +225,7 @@ class BackendWorker:
         flush barriers, and end when the run closes."""
         while True:
             item = self._queue.get()
-            if isinstance(item, _Barrier):
+            if isinstance(item, (_Barrier, _Request)):
                 item.event.set()
             elif isinstance(item, _Close):
                 self._done.set()
@@ -239,11 +250,38 @@ class BackendWorker:
             elif isinstance(item, _Close):
                 self._close(item)
                 return True
+            elif isinstance(item, _Request):
+                self._answer(item)
             else:
                 self._deliver_other(item)
         if rows:
             self._deliver_rows(rows)
         return False
+
+    def _answer(self, request: _Request) -> None:
+        try:
+            if not self.disabled:
+                request.result = request.fn(*request.args)
+        except _CAUGHT as exc:
+            request.error = exc
+        request.event.set()
+
+    def request(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        """Run ``fn(*args)`` on this worker and wait for its result (at most ``timeout``).
+
+        For explicit, blocking user calls only (``use_artifact``): the backend's
+        code still runs on its own thread. Returns None if the worker is gone,
+        disabled or late; re-raises what ``fn`` raised.
+        """
+        if not self.alive() or self.disabled:
+            return None
+        request = _Request(fn, args)
+        self._queue.put(request)
+        if not request.event.wait(timeout):
+            return None
+        if request.error is not None:
+            raise request.error
+        return request.result
 
     def _deliver_rows(self, rows: list[Row]) -> None:
         n = len(rows)

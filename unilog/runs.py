@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
 import threading
 import time
@@ -25,11 +26,17 @@ from types import MappingProxyType
 from typing import Any
 
 from unilog import lifecycle, settings
-from unilog.artifacts import Artifact, ArtifactStore, find_artifact
+from unilog.artifacts import (
+    Artifact,
+    ArtifactStore,
+    FetchedArtifact,
+    find_artifact,
+    parse_ref,
+)
 from unilog.backend import Row, RunInfo
 from unilog.config import Config, redact, to_dict, to_plain
 from unilog.dispatch import BackendWorker, Dispatcher
-from unilog.errors import StepError, UnilogError, UnilogWarning
+from unilog.errors import ArtifactError, StepError, UnilogError, UnilogWarning
 from unilog.media import Text
 from unilog.manifest import Manifest, provenance
 from unilog.normalize import Issues, flatten, normalize_value
@@ -346,12 +353,36 @@ class Run:
                 self._hook.unilog_dispatch_artifact(artifact=artifact)
         return artifact
 
-    def use_artifact(self, ref: str) -> Artifact:
+    def use_artifact(self, ref: str, timeout: float | None = None) -> Artifact | FetchedArtifact:
         """Find an artifact by ``"name"``, ``"name:v3"``, ``"name:<alias>"`` or
         ``"<run id>/name:alias"``: in this run first, then in the project's other
-        runs, newest first. Call ``.download()`` on the result for its files."""
+        runs, newest first, then in the run's backends (each asked on its own
+        worker, at most ``timeout`` seconds, default the finish timeout). Call
+        ``.download()`` on the result for its files."""
         project_dir = self._settings.dir / self.project
-        return find_artifact(ref, None if self._disabled else self.dir, project_dir)
+        try:
+            return find_artifact(ref, None if self._disabled else self.dir, project_dir)
+        except ArtifactError as not_local:
+            fetched = None if self._disabled else self._fetch_from_backends(ref, timeout)
+            if fetched is None:
+                raise not_local
+            return fetched
+
+    def _fetch_from_backends(self, ref: str, timeout: float | None) -> FetchedArtifact | None:
+        name, alias = parse_ref(ref.rsplit("/", 1)[-1])
+        timeout = settings.finish_timeout() if timeout is None else timeout
+        for worker in self._dispatcher.workers:
+            if worker.blocking:
+                continue  # the local record was searched already
+            root = self.dir / "artifacts" / ".fetched" / worker.name / name / alias
+            if root.exists():
+                shutil.rmtree(root)
+            root.mkdir(parents=True)
+            path = worker.request(worker.backend.download_artifact, name, alias, root,
+                                  timeout=timeout)
+            if path is not None:
+                return FetchedArtifact(name, alias, Path(path), worker.name)
+        return None
 
     # -- flush and finish ----------------------------------------------------------
 

@@ -91,10 +91,11 @@ class Recorder(Backend):
 
     def __init__(self, label: str = "default", media=(), out_of_order: bool = False,
                  allowed: str | None = None, max_length: int | None = None,
-                 fail_every: int = 0, **options):
+                 fail_every: int = 0, fetchable: dict | None = None, **options):
         super().__init__(**options)
         self.label = label
         self.fail_every = fail_every
+        self.fetchable = fetchable or {}
         self.calls = 0
         # Capabilities are per instance here so one plugin can play many backends.
         self.capabilities = Capabilities(
@@ -125,6 +126,14 @@ class Recorder(Backend):
 
     def flush(self):
         self.data["flushes"] += 1
+
+    def download_artifact(self, name, alias, root):
+        """Serves artifacts named in the ``fetchable`` option: {name: file content}."""
+        self.data["fetch_thread"] = threading.get_ident()
+        if name not in self.fetchable:
+            return None
+        (root / f"{name}.txt").write_text(self.fetchable[name])
+        return root
 
     def close(self, status, exit_code):
         self.data["close"] = (status, exit_code)
