@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# Nothing reaches the network from the tests: SDK telemetry off before any import.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
 PLUGIN_DIR = Path(__file__).parent / "plugins"
 REPO = Path(__file__).parent.parent
 
