@@ -11,6 +11,20 @@ from pathlib import Path
 from benchmarks import core
 
 
+#: Benchmarks of single backends, each a module with ``run(quick) -> rows``.
+BACKEND_BENCHMARKS = ("tensorboard", "mlflow")
+
+
+def _backend_rows(name: str, quick: bool) -> list[tuple[str, str, str]]:
+    """A backend's rows, or one row saying why it was skipped (its SDK is missing)."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(name) is None:
+        return [(f"{name} backend", f"skipped: {name} is not installed", "-")]
+    return importlib.import_module(f"benchmarks.{name}").run(quick)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every benchmark and write a markdown report under ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -19,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     rows = core.run_all(args.quick)
+    for name in BACKEND_BENCHMARKS:
+        rows.extend(_backend_rows(name, args.quick))
     lines = [
         f"# unilog benchmarks ({'quick' if args.quick else 'full'})",
         "",
@@ -34,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / ("core-quick.md" if args.quick else "core.md")).write_text(report + "\n")
+    (out / ("report-quick.md" if args.quick else "report.md")).write_text(report + "\n")
     return 0
 
 

@@ -1,6 +1,6 @@
 """A plain PyTorch training loop logged with unilog.
 
-    python examples/train.py                       # default backends: $UNILOG_BACKENDS or csv
+    python examples/train.py                  # $UNILOG_BACKENDS, else csv + tensorboard + mlflow
     python examples/train.py --backends csv --epochs 3
 
 Trains a small MLP on a synthetic two-spirals problem (no download), on CUDA
@@ -14,7 +14,9 @@ saves the best checkpoint as an artifact, and at the end reloads it through
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -31,6 +33,17 @@ def spirals(n: int, noise: float, generator: torch.Generator) -> tuple[torch.Ten
     angle = t + labels * math.pi
     points = torch.stack([t * torch.cos(angle), t * torch.sin(angle)], dim=1) / 10
     return points + noise * torch.randn(n, 2, generator=generator), labels
+
+
+#: Backends that keep their data on this machine and need no account.
+LOCAL_BACKENDS = ("csv", "tensorboard", "mlflow")
+
+
+def default_backends() -> list[str]:
+    """$UNILOG_BACKENDS if set, else every local backend whose SDK is installed."""
+    if os.environ.get("UNILOG_BACKENDS"):
+        return os.environ["UNILOG_BACKENDS"].split(",")
+    return [b for b in LOCAL_BACKENDS if b == "csv" or importlib.util.find_spec(b)]
 
 
 def make_model() -> nn.Module:
@@ -74,8 +87,9 @@ def main(argv: list[str] | None = None) -> Path:
     config = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
               "device": device.type, "model": {"hidden": 64, "layers": 3}}
 
+    backends = args.backends.split(",") if args.backends else default_backends()
     with unilog.init(project=args.project, config=config, dir=args.dir,
-                     backends=args.backends, tags=["example"]) as run:
+                     backends=backends, tags=["example"]) as run:
         best_acc, checkpoint_dir = -1.0, Path(tempfile.mkdtemp())
         for epoch in range(args.epochs):
             model.train()
@@ -111,11 +125,22 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"best checkpoint {best.ref} (epoch {best.metadata['epoch']}): "
               f"val acc {float(reloaded_acc):.3f}")
 
-    print(f"run {run.id} logged to {run.dir}")
-    print(f"  read it back:  python -c \"import unilog; print(unilog.read_run('{run.dir}')"
-          f".metrics.tail())\"")
-    print(f"  or:            unilog show {run.dir}")
+    print_where_to_look(run, backends)
     return run.dir
+
+
+def print_where_to_look(run: unilog.Run, backends: list[str]) -> None:
+    """Tell the user how to open what each backend wrote."""
+    print(f"run {run.id} logged to {run.dir} with {', '.join(backends)}")
+    print(f"  local record:  unilog show {run.dir}")
+    print(f"                 python -c \"import unilog; print(unilog.read_run('{run.dir}')"
+          ".metrics.tail())\"")
+    info = unilog.read_run(run.dir).manifest.get("backends", {})
+    if "tensorboard" in info:
+        print(f"  TensorBoard:   tensorboard --logdir {run.dir / 'tensorboard'}")
+    if "mlflow" in info:
+        uri = info["mlflow"].get("info", {}).get("tracking_uri", "")
+        print(f"  MLflow:        mlflow ui --backend-store-uri {uri}")
 
 
 if __name__ == "__main__":

@@ -59,5 +59,5 @@ def test_benchmark_command_smoke(tmp_path):
                            str(tmp_path)], cwd=REPO, env=subprocess_env(), capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    report = (tmp_path / "core-quick.md").read_text()
+    report = (tmp_path / "report-quick.md").read_text()
     assert "run.log, 4 scalars" in report and "CSV complete: True" in report

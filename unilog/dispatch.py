@@ -32,7 +32,10 @@ from unilog.tensors import PendingScalar
 
 logger = logging.getLogger("unilog")
 
-DEFAULT_QUEUE_SIZE = int(os.environ.get("UNILOG_QUEUE_SIZE", "10000"))
+# Records a backend may have waiting. Big enough that a burst of logging while a
+# backend is still opening (MLflow's first SQLite use takes ~2 s) loses nothing;
+# a backend stalled for a whole run holds at most this many (~25 MB of 4-scalar rows).
+DEFAULT_QUEUE_SIZE = int(os.environ.get("UNILOG_QUEUE_SIZE", "100000"))
 _BATCH = 1024
 _COLLIDED = object()
 # Everything a backend can throw stays in its worker: SystemExit from an SDK,
@@ -68,6 +71,9 @@ class _Close:
         self.exit_code = exit_code
 
 
+_CONTROL = (_Barrier, _Close, _Request)
+
+
 class BackendWorker:
     """One backend, its queue, its thread, and its counts."""
 
@@ -94,7 +100,11 @@ class BackendWorker:
         self._queue: SimpleQueue = SimpleQueue()
         self._enqueue = self._queue.put
         self._out_of_order = self.capabilities.out_of_order_steps
+        # The queue bound compares records put with records *taken* off the queue
+        # (a batch being written no longer counts against it); "done" counts what
+        # the backend has finished with, for the report and finish's progress check.
         self._put_count = 0  # written by producers only (under the run's lock)
+        self._taken_count = 0  # written by the worker only
         self._done_count = 0  # written by the worker only
         self._room = threading.Event()
         self._done = threading.Event()
@@ -122,7 +132,7 @@ class BackendWorker:
         """Queue a row (never raises)."""
         if local_only and not self._out_of_order:
             self._regressed += 1
-        elif self._put_count - self._done_count < self._maxsize:
+        elif self._put_count - self._taken_count < self._maxsize:
             # The common case inlined: this runs once per backend per row.
             self._put_count += 1
             self._enqueue(row)
@@ -150,7 +160,7 @@ class BackendWorker:
         self._queue.put(message)
 
     def _put(self, item: Any) -> None:
-        if self._put_count - self._done_count >= self._maxsize:
+        if self._put_count - self._taken_count >= self._maxsize:
             if not (self.blocking and self._wait_for_room()):
                 self._dropped += 1
                 return
@@ -159,7 +169,7 @@ class BackendWorker:
 
     def _wait_for_room(self) -> bool:
         """Back-pressure for the local record: wait while its worker makes progress."""
-        while self._put_count - self._done_count >= self._maxsize:
+        while self._put_count - self._taken_count >= self._maxsize:
             if not self._thread.is_alive() or self.disabled:
                 return False
             self._room.clear()
@@ -194,6 +204,7 @@ class BackendWorker:
                     batch.append(self._queue.get_nowait())
                 except Empty:
                     break
+            self._mark_taken(batch)
             if self._process(batch):
                 return  # closed: the backend must not be flushed after close()
             dirty = dirty or bool(batch)
@@ -225,6 +236,7 @@ class BackendWorker:
         flush barriers, and end when the run closes."""
         while True:
             item = self._queue.get()
+            self._mark_taken([item])
             if isinstance(item, (_Barrier, _Request)):
                 item.event.set()
             elif isinstance(item, _Close):
@@ -313,7 +325,10 @@ class BackendWorker:
 
     def _mark_done(self, n: int) -> None:
         self._done_count += n
-        if self._put_count - self._done_count < self._maxsize // 2 + 1:
+
+    def _mark_taken(self, batch: list[Any]) -> None:
+        self._taken_count += sum(1 for item in batch if not isinstance(item, _CONTROL))
+        if self._put_count - self._taken_count < self._maxsize // 2 + 1:
             self._room.set()
 
     def _close(self, message: _Close) -> None:

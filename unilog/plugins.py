@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "unilog"
 
 #: Modules of the backends that ship with unilog, registered like any plugin.
-BUILTIN_PLUGINS: tuple[str, ...] = ("unilog_plugins.csv_backend",)
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "unilog_plugins.csv_backend",
+    "unilog_plugins.tensorboard_backend",
+)
 #: The local record's plugin, which UNILOG_DISABLE_PLUGINS cannot block.
 LOCAL_RECORD_PLUGIN = "unilog_plugins.csv_backend"
 

@@ -1,0 +1,348 @@
+"""The TensorBoard backend, read back with tensorboard's own EventAccumulator:
+scalars, every media type, config as hparams and text, tags, artifacts, summary,
+a crash mid-run, resume, and no torch import for users who log floats."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import unilog
+
+from .conftest import subprocess_env
+from .readers import read_tensorboard
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("tensorboard")
+from PIL import Image as PILImage  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
+    EventAccumulator,
+)
+from tensorboard.plugins.hparams import metadata as hparams_metadata  # noqa: E402
+
+SECRET = "tb-secret-value-4711"
+STEPS = 120
+CONFIG = {
+    "lr": 0.001,
+    "epochs": 12,
+    "use_amp": True,
+    "model": {"name": "resnet", "depth": 18, "dims": [64, 128], "head": {"dropout": 0.5}},
+    "api_key": SECRET,
+    "comment": None,
+}
+SIZE = {"scalars": 0, "images": 0, "tensors": 0, "histograms": 0}
+
+
+def accumulator(path: Path) -> EventAccumulator:
+    acc = EventAccumulator(str(path), size_guidance=SIZE)
+    acc.Reload()
+    return acc
+
+
+def text(acc: EventAccumulator, tag: str) -> list[str]:
+    return [e.tensor_proto.string_val[0].decode() for e in acc.Tensors(f"{tag}/text_summary")]
+
+
+def hparams_of(logdir: Path) -> tuple[dict, dict]:
+    """(hparams, plugin content by tag) from the hparams sub-folder."""
+    content = accumulator(logdir / "hparams").PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+    start = hparams_metadata.parse_session_start_info_plugin_data(
+        content[hparams_metadata.SESSION_START_INFO_TAG])
+    values = {k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}
+    return values, content
+
+
+def loss(i: int) -> float:
+    return 1.0 / (i + 1)
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory) -> dict:
+    """One run through csv + tensorboard with everything a run can hold."""
+    root = tmp_path_factory.mktemp("tb")
+    rgb = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    gray = np.linspace(0, 1, 6 * 4).reshape(6, 4)
+    values = np.random.default_rng(0).normal(size=1000)
+    table = unilog.Table(columns=["a", "b"], data=[[1, "x|y"], [2, None]])
+    weights = root / "weights.bin"
+    weights.write_bytes(b"\x00weights" * 100)
+    with unilog.init(project="p", dir=root / "runs", backends=["csv", "tensorboard"],
+                     config=CONFIG, tags=["baseline", "tb"], notes="first *try*",
+                     group="sweep-1", name="resnet-run", on_error="raise") as run:
+        for i in range(STEPS):
+            row = {"train/loss": loss(i), "train/acc": i / STEPS, "lr": 1e-3 * 0.99 ** i}
+            if i % 10 == 0:
+                row["val"] = {"metrics": {"acc": 0.5 + i / 1000}, "epoch": i // 10}
+            if i in (50, 51):  # beyond a double: infinite in float32
+                row["huge"] = 10**400 if i == 50 else -(10**400)
+            run.log(row)
+        run.log({"media/rgb": unilog.Image(rgb, caption="ramp"),
+                 "media/gray": unilog.Image(gray),
+                 "media/hist": unilog.Histogram(values, num_bins=20),
+                 "media/np_hist": unilog.Histogram(np_histogram=([1, 3, 2], [0.0, 1.0, 2.0, 4.0])),
+                 "media/note": unilog.Text("hello **TensorBoard**"),
+                 "media/table": table})
+        artifact = run.log_artifact(weights, name="model", type="model", aliases=["best"])
+        run.summary["best_acc"] = 0.97
+        run.summary["best_name"] = "epoch-3"
+    return {"run": run, "logdir": run.dir / "tensorboard", "rgb": rgb, "gray": gray,
+            "values": values, "table": table, "artifact": artifact,
+            "weights_sha": hashlib.sha256(weights.read_bytes()).hexdigest()}
+
+
+@pytest.fixture(scope="module")
+def acc(logged) -> EventAccumulator:
+    return accumulator(logged["logdir"])
+
+
+def test_event_files_sit_in_the_run_directory(logged):
+    logdir = logged["logdir"]
+    assert len(list(logdir.glob("events.out.tfevents.*"))) == 1
+    assert len(list((logdir / "hparams").glob("events.out.tfevents.*"))) == 1
+    info = unilog.read_run(logged["run"].dir).manifest["backends"]["tensorboard"]
+    assert info["info"]["logdir"] == str(logdir)
+    assert not any(info[k] for k in ("errors", "failed", "dropped", "fallback", "undelivered"))
+
+
+def test_scalars_at_unilogs_steps(acc):
+    events = acc.Scalars("train/loss")
+    assert [e.step for e in events] == list(range(STEPS))
+    assert [e.value for e in events] == pytest.approx([loss(i) for i in range(STEPS)], rel=1e-6)
+    assert [e.value for e in acc.Scalars("lr")] == pytest.approx(
+        [1e-3 * 0.99 ** i for i in range(STEPS)], rel=1e-6)
+    nested = acc.Scalars("val/metrics/acc")
+    assert [e.step for e in nested] == list(range(0, STEPS, 10))
+    assert [e.value for e in nested] == pytest.approx([0.5 + i / 1000 for i in range(0, STEPS, 10)])
+    assert [e.value for e in acc.Scalars("val/epoch")] == list(range(STEPS // 10))
+    assert [e.value for e in acc.Scalars("huge")] == [float("inf"), float("-inf")]
+
+
+def test_images_decode_to_the_logged_pixels(acc, logged):
+    (rgb,) = acc.Images("media/rgb")
+    assert rgb.step == STEPS and (rgb.width, rgb.height) == (7, 5)
+    pixels = np.asarray(PILImage.open(io.BytesIO(rgb.encoded_image_string)))
+    np.testing.assert_array_equal(pixels, logged["rgb"])
+    assert acc.SummaryMetadata("media/rgb").summary_description == "ramp"
+    (gray,) = acc.Images("media/gray")
+    decoded = np.asarray(PILImage.open(io.BytesIO(gray.encoded_image_string)))
+    np.testing.assert_array_equal(decoded, np.rint(logged["gray"] * 255).astype(np.uint8))
+
+
+def test_histograms_keep_counts_and_edges(acc, logged):
+    (event,) = acc.Histograms("media/hist")
+    hist = event.histogram_value
+    counts, edges = np.histogram(logged["values"], bins=20)
+    assert hist.bucket[0] == 0 and list(hist.bucket[1:]) == counts.tolist()
+    assert list(hist.bucket_limit) == pytest.approx(edges.tolist())
+    assert hist.num == 1000
+    assert (hist.min, hist.max) == pytest.approx((logged["values"].min(), logged["values"].max()))
+    assert hist.sum == pytest.approx(logged["values"].sum())
+    assert hist.sum_squares == pytest.approx((logged["values"] ** 2).sum())
+    (given,) = acc.Histograms("media/np_hist")
+    assert list(given.histogram_value.bucket) == [0, 1, 3, 2]
+    assert list(given.histogram_value.bucket_limit) == [0.0, 1.0, 2.0, 4.0]
+
+
+def test_text_and_table_as_text(acc, logged):
+    assert text(acc, "media/note") == ["hello **TensorBoard**"]
+    assert text(acc, "media/table") == [logged["table"].to_markdown()]
+
+
+def test_config_as_text_and_hparams_without_losing_scalars(acc, logged):
+    (config_text,) = text(acc, "config")
+    assert json.loads(config_text) == {**CONFIG, "api_key": "***REDACTED***"}
+    hparams, content = hparams_of(logged["logdir"])
+    assert hparams == {
+        "lr": 0.001, "epochs": 12.0, "use_amp": True, "model/name": "resnet",
+        "model/depth": 18.0, "model/dims": "[64, 128]", "model/head/dropout": 0.5,
+        "api_key": "***REDACTED***", "comment": "None",
+    }
+    end = hparams_metadata.parse_session_end_info_plugin_data(
+        content[hparams_metadata.SESSION_END_INFO_TAG])
+    assert end.status == 1  # STATUS_SUCCESS
+    assert len(acc.Scalars("train/loss")) == STEPS  # the hparams clobbered nothing
+    summary = accumulator(logged["logdir"] / "hparams").Scalars("summary/best_acc")
+    assert [e.value for e in summary] == pytest.approx([0.97])
+
+
+def test_no_secret_in_any_event_file(logged):
+    files = [p for p in logged["logdir"].rglob("*") if p.is_file()]
+    assert len(files) == 2
+    assert all(SECRET.encode() not in p.read_bytes() for p in files)
+
+
+def test_run_fields_summary_and_artifact(acc, logged):
+    assert text(acc, "run/notes") == ["first *try*"]
+    assert text(acc, "run/group") == ["sweep-1"]
+    assert text(acc, "run/name") == ["resnet-run"]
+    assert [e.value for e in acc.Scalars("summary/best_acc")] == pytest.approx([0.97])
+    assert text(acc, "summary/best_name") == ["epoch-3"]
+    (record,) = (json.loads(t) for t in text(acc, "artifacts/model"))
+    artifact = logged["artifact"]
+    assert record["digest"] == artifact.digest and record["aliases"] == ["best", "latest"]
+    (file,) = record["files"]
+    assert file["path"] == "weights.bin" and file["sha256"] == logged["weights_sha"]
+    assert (logged["run"].dir / file["blob"]).read_bytes() == artifact.files[0].blob.read_bytes()
+
+
+def test_reader(logged):
+    data = read_tensorboard(logged["run"].dir)
+    assert data["config"] == {
+        "lr": "0.001", "epochs": "12", "use_amp": "True", "model/name": "resnet",
+        "model/depth": "18", "model/dims": "[64, 128]", "model/head/dropout": "0.5",
+        "api_key": "***REDACTED***", "comment": "None",
+    }
+    assert data["tags"] == {"baseline", "tb"}
+    assert data["artifacts"] == {"model:v0": {"weights.bin": logged["weights_sha"]}}
+    series = data["series"]
+    assert set(series) == {"train/loss", "train/acc", "lr", "val/metrics/acc", "val/epoch",
+                           "huge"}
+    assert [s for s, _ in series["train/loss"]] == list(range(STEPS))
+    assert [v for _, v in series["train/loss"]] == pytest.approx([loss(i) for i in range(STEPS)])
+    local = unilog.read_run(logged["run"].dir)
+    assert [s for s, _ in local.series("train/acc")] == [s for s, _ in series["train/acc"]]
+
+
+def test_config_update_rewrites_the_hparams(runs_dir):
+    with unilog.init(project="p", backends=["tensorboard"], config={"lr": 0.1},
+                     on_error="raise") as run:
+        run.log({"x": 1.0})
+        assert run.flush()
+        run.config.update({"lr": 0.2, "batch": 64})
+        run.log({"x": 2.0})
+    logdir = run.dir / "tensorboard"
+    assert hparams_of(logdir)[0] == {"lr": 0.2, "batch": 64.0}
+    assert len(list((logdir / "hparams").iterdir())) == 1
+    configs = [json.loads(t) for t in text(accumulator(logdir), "config")]
+    assert configs == [{"lr": 0.1}, {"lr": 0.2, "batch": 64}]
+
+
+def test_resume_appends_a_new_event_file(runs_dir):
+    with unilog.init(project="p", id="again", backends=["tensorboard"], tags=["one"]) as run:
+        for i in range(5):
+            run.log({"x": float(i)})
+    with unilog.init(project="p", id="again", resume="must", backends=["tensorboard"],
+                     tags=["two"]) as run:
+        for i in range(3):
+            run.log({"x": 10.0 + i})
+    logdir = run.dir / "tensorboard"
+    assert len(list(logdir.glob("events.out.tfevents.*"))) == 2
+    data = read_tensorboard(run.dir)
+    assert data["series"]["x"] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0),
+                                   (5, 10.0), (6, 11.0), (7, 12.0)]
+    assert data["tags"] == {"one", "two"}
+
+
+def test_a_torn_last_record_is_skipped_and_resume_goes_on(runs_dir):
+    with unilog.init(project="p", id="torn", backends=["tensorboard"]) as run:
+        for i in range(50):
+            run.log({"x": float(i)})
+    (events,) = (run.dir / "tensorboard").glob("events.out.tfevents.*")
+    events.write_bytes(events.read_bytes()[:-7])  # killed in the middle of a write
+    # As if written by a process whose name sorts last (host, pid), in this second:
+    # the resumed run's file must still sort after it, or TensorBoard skips one.
+    stamp = events.name.split(".")[3]
+    events.rename(events.with_name(f"events.out.tfevents.{stamp}.zzzz.99999.99"))
+    assert [s for s, _ in read_tensorboard(run.dir)["series"]["x"]] == list(range(49))
+    with unilog.init(project="p", id="torn", resume="must", backends=["tensorboard"]) as run:
+        run.log({"x": 100.0})
+    assert read_tensorboard(run.dir)["series"]["x"][-2:] == [(48, 48.0), (50, 100.0)]
+
+
+def test_logdir_option_and_out_of_order_rows(tmp_path, runs_dir):
+    target = tmp_path / "tb" / "{project}" / "{id}"
+    with unilog.init(project="p", id="r7", backends={"tensorboard": {"logdir": target}}) as run:
+        run.log({"x": 1.0}, step=10)
+        with pytest.warns(unilog.UnilogWarning, match="step"):
+            run.log({"x": 2.0}, step=3)  # regressed: TensorBoard still takes it
+    logdir = tmp_path / "tb" / "p" / "r7"
+    scalars = accumulator(logdir).Scalars("x")
+    assert sorted((e.step, e.value) for e in scalars) == [(3, 2.0), (10, 1.0)]
+    assert not (run.dir / "tensorboard").exists()
+    info = unilog.read_run(run.dir).manifest["backends"]["tensorboard"]["info"]
+    assert info["logdir"] == str(logdir)
+
+
+def test_bad_options_fail_at_init():
+    with pytest.raises(unilog.ConfigError, match="logdir"):
+        unilog.init(backends={"tensorboard": {"logdir": 3}})
+    with pytest.raises(unilog.ConfigError, match="flush_every"):
+        unilog.init(backends={"tensorboard": {"flush_every": 3}})
+
+
+def test_contract(tmp_path):
+    from unilog.testing import SECRET as CONTRACT_SECRET
+    from unilog.testing import check_backend
+
+    report = check_backend("tensorboard", {}, tmp_path)
+    data = read_tensorboard(report["run_dir"])
+    assert data["config"] == {"lr": "0.01", "model/depth": "3", "api_key": "***REDACTED***"}
+    assert len(data["series"]["train/loss"]) == 100 and data["tags"] == {"contract"}
+    assert list(data["artifacts"]) == ["payload:v0"]
+    tb = report["run_dir"] / "tensorboard"
+    assert all(CONTRACT_SECRET.encode() not in p.read_bytes()
+               for p in tb.rglob("*") if p.is_file())
+
+
+# -- child processes -------------------------------------------------------------------
+
+CRASHING = """
+    import os, signal, sys
+    import unilog
+    run = unilog.init(project="p", id="crash", backends=["tensorboard"],
+                      config={{"lr": 0.5}})
+    for i in range({n}):
+        run.log({{"loss": 1.0 / (i + 1)}})
+    assert run.flush(timeout=20)
+    {end}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("end", ["os._exit(1)", "os.kill(os.getpid(), signal.SIGKILL)"])
+def test_a_crash_keeps_what_was_flushed(tmp_path, runs_dir, end):
+    n = 200
+    code = textwrap.dedent(CRASHING.format(n=n, end=end))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+    assert proc.returncode in (1, -signal.SIGKILL), proc.stderr
+    run_dir = runs_dir / "p" / "crash"
+    data = read_tensorboard(run_dir)
+    assert [s for s, _ in data["series"]["loss"]] == list(range(n))
+    assert [v for _, v in data["series"]["loss"]] == pytest.approx([1 / (i + 1) for i in range(n)])
+    assert data["config"] == {"lr": "0.5"}
+    hparams, content = hparams_of(run_dir / "tensorboard")
+    assert hparams == {"lr": 0.5}
+    assert hparams_metadata.SESSION_END_INFO_TAG not in content  # it never ended
+
+
+NO_TORCH = """
+    import sys
+    import unilog
+    assert "tensorboard" not in sys.modules
+    run = unilog.init(project="p", backends=["tensorboard"])
+    for i in range(10):
+        run.log({"loss": 1.0 / (i + 1)})
+    run.finish()
+    assert "tensorboard" in sys.modules
+    print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "tensorboardX")))
+"""
+
+
+@pytest.mark.slow
+def test_logging_floats_never_imports_torch(tmp_path, runs_dir):
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(NO_TORCH)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60,
+                          env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    (run_dir,) = (runs_dir / "p").iterdir()
+    assert len(read_tensorboard(run_dir)["series"]["loss"]) == 10
