@@ -14,7 +14,6 @@ saves the best checkpoint as an artifact, and at the end reloads it through
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import tempfile
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 import unilog
+import unilog.plugins
 
 
 def spirals(n: int, noise: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,10 +40,17 @@ LOCAL_BACKENDS = ("csv", "tensorboard", "mlflow")
 
 
 def default_backends() -> list[str]:
-    """$UNILOG_BACKENDS if set, else every local backend whose SDK is installed."""
+    """$UNILOG_BACKENDS if set, else every local backend that is registered and installed."""
     if os.environ.get("UNILOG_BACKENDS"):
         return os.environ["UNILOG_BACKENDS"].split(",")
-    return [b for b in LOCAL_BACKENDS if b == "csv" or importlib.util.find_spec(b)]
+    usable = []
+    for name in LOCAL_BACKENDS:
+        try:
+            unilog.plugins.get_backend_class(name)
+        except (unilog.BackendNotFound, unilog.BackendNotInstalled):
+            continue
+        usable.append(name)
+    return usable
 
 
 def make_model() -> nn.Module:
