@@ -20,7 +20,9 @@ def _backend_rows(name: str, quick: bool) -> list[tuple[str, str, str]]:
     import importlib
     import importlib.util
 
-    if importlib.util.find_spec(name) is None:
+    from unilog.plugins import available_backends
+
+    if importlib.util.find_spec(name) is None or name not in available_backends():
         return [(f"{name} backend", f"skipped: {name} is not installed", "-")]
     return importlib.import_module(f"benchmarks.{name}").run(quick)
 
