@@ -309,7 +309,9 @@ def test_full_queue_drops_for_that_backend_only(release, recorded):
     for i in range(1000):
         run.log({"x": i})
     report = run.finish(timeout=0.5)
-    assert report["hanging"]["dropped"] >= 1000 - 12
+    # 10 wait in its queue, and at most one batch (no more than the queue held)
+    # is in the hung backend's hands: everything else is dropped.
+    assert report["hanging"]["dropped"] >= 1000 - 2 * 10 - 2
     assert report["recorder"]["dropped"] == 0
     assert [step for step, _ in recorded["default"]["rows"]] == list(range(1000))
     assert len(unilog.read_run(run.dir).series("x")) == 1000

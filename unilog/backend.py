@@ -58,7 +58,7 @@ class KeyRule:
         if self.max_length is not None and len(out) > self.max_length:
             import hashlib
 
-            tail = hashlib.sha256(key.encode()).hexdigest()[:8]
+            tail = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
             # Join with the replacement character: it is one the backend accepts.
             out = out[: self.max_length - 9] + self.replacement + tail
         return out or self.replacement

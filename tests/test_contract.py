@@ -1,0 +1,98 @@
+"""One contract for every backend: the same run, read back through each backend's
+own reader, gives the same config, the same series and the same artifacts.
+
+Each reader lives in ``tests/readers.py`` (CSV through ``unilog.read_run``,
+TensorBoard through its ``EventAccumulator``, MLflow through ``MlflowClient``)
+and returns ``{"config", "series", "artifacts", "tags"}`` in one shape.
+Later backends join by adding their name and reader to ``READERS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import unilog
+
+from . import readers
+
+STEPS = 120
+CONFIG = {"lr": 0.001, "optim": {"name": "adam", "betas": [0.9, 0.999]}, "epochs": 3,
+          "api_key": "contract-secret-do-not-store"}
+
+
+def read_csv(run_dir: Path) -> dict:
+    """The local record in the same shape as the other readers."""
+    data = unilog.read_run(run_dir)
+    keys = dict.fromkeys(k for _, _, k, _ in data.history)
+    return {
+        "config": _flat(data.config),
+        "series": {k: [(s, float(v)) for s, v in data.series(k) if isinstance(v, (int, float))]
+                   for k in keys},
+        "artifacts": {a.ref: {f.path: f.sha256 for f in a.files} for a in data.artifacts},
+        "tags": set(data.manifest["tags"]),
+    }
+
+
+def _flat(config: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = str(value)
+    return out
+
+
+READERS = {"csv": read_csv, "tensorboard": "read_tensorboard", "mlflow": "read_mlflow"}
+
+
+def _reader(name: str):
+    reader = READERS[name]
+    return getattr(readers, reader) if isinstance(reader, str) else reader
+
+
+def log_contract_run(backend: str, tmp_path: Path) -> unilog.Run:
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights " * 1000)
+    folder = tmp_path / "dataset"
+    (folder / "split").mkdir(parents=True)
+    (folder / "split" / "train.txt").write_text("a\nb\n")
+    (folder / "README").write_text("data")
+    with unilog.init(project="contract", backends=[backend], config=CONFIG,
+                     tags=["contract", "v1"], notes="the contract run", mode="offline",
+                     on_error="raise") as run:
+        for step in range(STEPS):
+            if step % 40 == 39:  # merged into this step's row by the commit below
+                run.log({"val/loss": 2.0 / (step + 1)}, commit=False)
+            run.log({"train/loss": 1.0 / (step + 1), "train/acc": step / STEPS,
+                     "lr": 0.001 * 0.99 ** step})
+        run.log_artifact(model, name="model", type="model", aliases=["best"])
+        run.log_artifact(folder, name="dataset", type="dataset")
+    return run
+
+
+@pytest.mark.parametrize("backend", list(READERS))
+def test_every_backend_stores_the_same_run(backend, tmp_path):
+    pytest.importorskip({"csv": "csv", "tensorboard": "tensorboard", "mlflow": "mlflow"}[backend])
+    run = log_contract_run(backend, tmp_path)
+    expected = read_csv(run.dir)
+    got = _reader(backend)(run.dir)
+
+    secret = CONFIG["api_key"]
+    assert got["config"]["api_key"] != secret and secret not in str(got["config"])
+    assert {k: v for k, v in got["config"].items() if k in expected["config"]} == \
+        expected["config"]
+    for key in ("train/loss", "train/acc", "lr", "val/loss"):
+        steps = [s for s, _ in got["series"][key]]
+        assert steps == [s for s, _ in expected["series"][key]], key
+        values = [v for _, v in got["series"][key]]
+        assert values == pytest.approx([v for _, v in expected["series"][key]], rel=1e-6), key
+    assert len(expected["series"]["train/loss"]) == STEPS
+    assert expected["series"]["val/loss"][0][0] == 39
+    assert got["artifacts"] == expected["artifacts"]
+    digest = hashlib.sha256(b"weights " * 1000).hexdigest()
+    assert got["artifacts"]["model:v0"] == {"model.bin": digest}
+    assert {"contract", "v1"} <= got["tags"]

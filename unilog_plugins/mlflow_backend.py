@@ -1,0 +1,593 @@
+"""The MLflow backend: a run in an MLflow tracking store, through ``MlflowClient``.
+
+Where (first that applies): the ``tracking_uri`` option, ``$MLFLOW_TRACKING_URI``,
+else ``sqlite:///<unilog dir>/mlflow/mlflow.db`` with artifacts in
+``<unilog dir>/mlflow/artifacts/<experiment>`` (never the working directory).
+The experiment is the ``experiment`` option or the project (created if
+missing); the MLflow run is named after the unilog run.
+
+What goes where:
+
+- numbers: metrics at unilog's step and the row's time, sent with
+  ``log_batch`` (at most 1,000 per request), values as float;
+- ``Image``: ``log_image(key=, step=)`` (MLflow's image-over-steps view) when
+  Pillow is there and the key fits its stricter rule, else the artifact
+  ``media/<key>/step_<n>.png``; ``Histogram``/``Table``/``Text``: artifacts
+  ``media/<key>/step_<n>.json|.csv|.txt`` (the local record's paths);
+- config: one param per flattened key (``a/b``), ``str(value)``, values over
+  6,000 characters cut with a marker; the whole config as artifact
+  ``unilog/config.json``. MLflow params cannot change: a value that changes
+  after it was logged stays, the new one goes to tag
+  ``unilog.param_changed.<key>`` (and the config artifact), with one warning;
+- tags ``unilog.tag.<tag>`` (value: the tag) and ``unilog.tags`` (JSON list),
+  notes ``mlflow.note.content``, group ``unilog.group``, plus
+  ``unilog.run_id``, ``unilog.run_dir``, ``unilog.project``;
+- ``run.summary``: numbers as metrics ``summary/<key>`` at the last step,
+  anything else as tag ``unilog.summary.<key>`` (JSON);
+- artifacts: files under ``<name>/v<N>/`` plus ``<name>/v<N>/unilog-artifact.json``
+  (the unilog manifest: type, aliases, metadata, digest, files' sha256), and
+  run tag ``unilog.artifact.<name>`` = ``{"aliases": {alias: N}}`` (always
+  current, so ``download_artifact`` resolves aliases with one search);
+- the ending: ``FINISHED`` / ``FAILED`` / ``KILLED``.
+
+Network bounds: MLflow's HTTP client retries for minutes by default. It reads
+``MLFLOW_HTTP_REQUEST_TIMEOUT``/``_MAX_RETRIES``/``_BACKOFF_FACTOR`` from the
+environment at every request and has no per-client setting, so for a remote
+store this backend sets those three (process-wide) from its options, only
+where the user has not set them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlparse
+
+import unilog
+from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog.errors import ArtifactError, ConfigError
+from unilog_plugins.csv_backend import media_stem, safe_path_component
+
+logger = logging.getLogger("unilog")
+
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+METRICS_PER_BATCH = 1000
+PARAMS_TAGS_PER_BATCH = 100
+ARTIFACT_JSON = "unilog-artifact.json"
+CONFIG_ARTIFACT = "unilog/config.json"
+ARTIFACT_TAG = "unilog.artifact."
+CHANGED_TAG = "unilog.param_changed."
+STATUS = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
+#: Schemes of stores that need no network; everything else is remote.
+LOCAL_SCHEMES = ("", "file", "sqlite")
+
+_NOT_ALLOWED = re.compile(r"[^/\w.\- :]")
+_IMAGE_KEY = re.compile(r"[a-zA-Z0-9_\-./ ]+")  # log_image's own, stricter rule
+_VERSION = re.compile(r"v([0-9]+)")
+_HTTP_ENV: dict[str, str] = {}  # the MLFLOW_HTTP_REQUEST_* values this module set
+# Known, harmless warnings mlflow's dependencies emit, matched narrowly
+# (message and emitting module) so filterwarnings=error users are not broken.
+_QUIET = (
+    (r"The ``noload`` loader strategy is deprecated", r"mlflow\.store"),
+)
+
+
+@dataclass(frozen=True)
+class MLflowKeyRule(KeyRule):
+    """MLflow's names (metrics, params, tags): ``^[/\\w.\\- :]*$``, at most 250
+    characters, and unchanged by ``posixpath.normpath`` (no leading or doubled
+    ``/``, no ``.`` or ``..`` segment, no leading ``..``).
+
+    Other characters become ``_``; empty segments are dropped; a ``.``/``..``
+    segment becomes ``_``/``__``; a key too long keeps 241 characters, ``_``
+    and 8 hex digits of the original key's hash.
+    """
+
+    allowed: str | None = r"/\w.\- :"
+    max_length: int | None = MAX_KEY
+    strip: str = "/"
+    collapse: str = "/"
+
+    def adapt(self, key: str) -> str:
+        """The key as MLflow will accept it (pure and deterministic)."""
+        out = _NOT_ALLOWED.sub(self.replacement, key)
+        if "/" in out or out.startswith("."):
+            parts = (p for p in out.split("/") if p)
+            out = "/".join("_" * len(p) if p in (".", "..") else p for p in parts)
+            if out.startswith(".."):
+                out = "__" + out[2:]
+        if len(out) > self.max_length:
+            tail = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            out = out[: self.max_length - 9] + self.replacement + tail
+        return out or self.replacement
+
+
+KEY_RULE = MLflowKeyRule()
+
+
+class MLflowBackend(Backend):
+    """Logs a unilog run to an MLflow tracking store (SQLite by default, or a server)."""
+
+    name = "mlflow"
+    capabilities = Capabilities(media=MEDIA_KINDS, out_of_order_steps=True,
+                                key_rule=KEY_RULE, artifacts=True)
+    requires = ("mlflow",)
+    extra = "mlflow"
+    flush_interval = None  # every call is committed by MLflow; nothing is buffered here
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str | None = None,
+                 artifact_location: str | None = None, request_timeout: float = 10,
+                 max_retries: int = 2, log_config_artifact: bool = True, **options: Any):
+        super().__init__(**options)
+        if not (isinstance(request_timeout, (int, float)) and request_timeout > 0):
+            raise ConfigError(f"mlflow option request_timeout must be a number of seconds > 0, "
+                              f"not {request_timeout!r}")
+        if not (type(max_retries) is int and 0 <= max_retries <= 10):  # mlflow's own limit
+            raise ConfigError(f"mlflow option max_retries must be an int from 0 to 10, "
+                              f"not {max_retries!r}")
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_location = artifact_location
+        self.request_timeout = request_timeout
+        self.max_retries = max_retries
+        self.log_config_artifact = log_config_artifact
+        self._client: Any = None  # None: nothing is sent (offline with a remote store)
+        self._params: dict[str, str] = {}  # param name -> value MLflow holds
+        self._param_owner: dict[str, str] = {}  # param name -> config key
+        self._param_collisions: set[str] = set()  # config keys not sent (warned once)
+        self._param_tags: dict[str, str] = {}  # param name -> value of its changed tag
+        self._artifacts: dict[str, dict[str, Any]] = {}  # name -> {"aliases": {...}}
+        self._uploaded: set[tuple[str, int]] = set()
+        self._media_names: set[str] = set()
+        self._last_step = 0
+
+    # -- open ---------------------------------------------------------------------
+
+    def open(self, run: RunInfo) -> dict[str, Any]:
+        """Find or create the experiment; create the run, or continue it on resume."""
+        self._run = run
+        uri = self._resolve_uri(run)
+        remote = is_remote(uri)
+        if remote and run.mode == "offline":
+            logger.warning("unilog backend 'mlflow': mode='offline' and tracking URI %s is "
+                           "remote, so nothing is sent to it in this run; the local record "
+                           "keeps everything", uri)
+            return {"skipped": "offline", "tracking_uri": uri}
+        if remote:
+            bound_http_requests(self.request_timeout, self.max_retries)
+        self._sdk = _import_mlflow()
+        self._client = self._sdk.MlflowClient(uri)
+        self._experiment_id = self._find_experiment(run, uri)
+        self._run_id = self._continue(run) or self._create(run)
+        self._set_tags(_run_tags(run))
+        return {"id": self._run_id, "experiment_id": self._experiment_id,
+                "tracking_uri": uri, "url": _run_url(uri, self._experiment_id, self._run_id)}
+
+    def _resolve_uri(self, run: RunInfo) -> str:
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri:
+            return uri
+        folder = Path(run.dir).parent.parent / "mlflow"
+        folder.mkdir(parents=True, exist_ok=True)
+        return "sqlite:///" + (folder / "mlflow.db").as_posix()
+
+    def _find_experiment(self, run: RunInfo, uri: str) -> str:
+        name = self.experiment or run.project
+        found = self._client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                return self._client.create_experiment(
+                    name, artifact_location=self._artifact_root(run, uri, name))
+            except self._sdk.MlflowException:
+                found = self._client.get_experiment_by_name(name)  # created meanwhile?
+                if found is None:
+                    raise
+        if found.lifecycle_stage == "deleted":
+            raise ConfigError(f"MLflow experiment {name!r} is deleted; restore it "
+                              "(mlflow experiments restore) or log to another experiment")
+        return found.experiment_id
+
+    def _artifact_root(self, run: RunInfo, uri: str, name: str) -> str | None:
+        """Artifacts of a new experiment: beside a SQLite database (MLflow's own
+        default would be ./mlruns in the working directory); elsewhere the store decides."""
+        if self.artifact_location:
+            return self.artifact_location
+        if urlparse(uri).scheme != "sqlite":
+            return None
+        db = sqlite_path(uri)
+        base = db.parent if db is not None else Path(run.dir).parent.parent / "mlflow"
+        return str(base / "artifacts" / safe_path_component(name))
+
+    def _continue(self, run: RunInfo) -> str | None:
+        """On resume, the MLflow run recorded in the manifest, set running again."""
+        previous = (run.previous.get(self.name) or {}).get("info") or {}
+        run_id = previous.get("id")
+        if not (run.resumed and run_id):
+            return None
+        try:
+            found = self._client.get_run(run_id)
+        except self._sdk.MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            found = None
+        if found is None or found.info.lifecycle_stage == "deleted":
+            logger.warning("unilog backend 'mlflow': the run %s being resumed is not in %s; "
+                           "a new MLflow run is created", run_id, self._client.tracking_uri)
+            return None
+        self._experiment_id = found.info.experiment_id
+        self._client.update_run(run_id, status="RUNNING")
+        self._params = dict(found.data.params)
+        for key, value in found.data.tags.items():
+            if key.startswith(ARTIFACT_TAG):
+                self._artifacts[key[len(ARTIFACT_TAG):]] = json.loads(value)
+            elif key.startswith(CHANGED_TAG):  # changes already recorded: no new warning
+                self._param_tags[key[len(CHANGED_TAG):]] = value
+        return run_id
+
+    def _create(self, run: RunInfo) -> str:
+        created = self._client.create_run(self._experiment_id, run_name=run.name,
+                                          start_time=int(run.start_time * 1000))
+        return created.info.run_id
+
+    # -- records ------------------------------------------------------------------
+
+    def log_rows(self, rows: list[Row]) -> None:
+        """All the rows' numbers in ``log_batch`` requests of 1,000; media after them."""
+        if self._client is None:
+            return
+        metric = self._sdk.Metric
+        metrics, media = [], []
+        for row in rows:
+            step, stamp = row.step, int(row.time * 1000)
+            for key, value in row.values.items():
+                kind = type(value)
+                if kind is float:
+                    metrics.append(metric(key, value, stamp, step))
+                elif isinstance(value, unilog.Media):
+                    media.append((key, step, stamp, value))
+                else:
+                    metrics.append(metric(key, _as_float(value), stamp, step))
+            self._last_step = max(self._last_step, step)
+        self._log_batch(metrics=metrics)
+        if media:
+            self._log_media(media)
+
+    def _log_batch(self, metrics: list = (), params: list = (), tags: list = ()) -> None:
+        # Metrics alone: a param MLflow refuses must not cost the metrics of a batch.
+        log = self._client.log_batch
+        for i in range(0, len(metrics), METRICS_PER_BATCH):
+            log(self._run_id, metrics=metrics[i:i + METRICS_PER_BATCH], synchronous=True)
+        for i in range(0, len(params), PARAMS_TAGS_PER_BATCH):
+            log(self._run_id, params=params[i:i + PARAMS_TAGS_PER_BATCH], synchronous=True)
+        for i in range(0, len(tags), PARAMS_TAGS_PER_BATCH):
+            log(self._run_id, tags=tags[i:i + PARAMS_TAGS_PER_BATCH], synchronous=True)
+
+    def _set_tags(self, tags: dict[str, str]) -> None:
+        tag = self._sdk.RunTag
+        self._log_batch(tags=[tag(k, fit(v, MAX_TAG_VALUE)) for k, v in tags.items()])
+
+    def _log_media(self, media: list[tuple[str, int, int, Any]]) -> None:
+        with self._staging() as staging:
+            staged = False
+            for key, step, stamp, value in media:
+                if value.kind == "image" and self._log_image(key, step, stamp, value):
+                    continue
+                value.save(staging / self._media_stem(key, step, value.suffix))
+                staged = True
+            if staged:
+                self._client.log_artifacts(self._run_id, str(staging))
+
+    def _log_image(self, key: str, step: int, stamp: int, image: Any) -> bool:
+        """MLflow's native, stepped image; False when it cannot take this one."""
+        if not self._sdk.pillow or not _IMAGE_KEY.fullmatch(key):
+            return False
+        pixels = image.to_uint8()
+        if pixels.shape[2] == 1:
+            pixels = pixels[:, :, 0]
+        self._client.log_image(self._run_id, pixels, key=key, step=step, timestamp=stamp,
+                               synchronous=True)
+        return True
+
+    def _media_stem(self, key: str, step: int, suffix: str) -> Path:
+        stem = media_stem(key, step)
+        name, n = stem, 0
+        while (name.as_posix() + suffix) in self._media_names:  # the same key twice at a step
+            n += 1
+            name = stem.with_name(f"{stem.name}_{n}")
+        self._media_names.add(name.as_posix() + suffix)
+        return name
+
+    def _staging(self) -> _Staging:
+        return _Staging(self._run.backend_dir(self.name))
+
+    # -- config and summary ---------------------------------------------------------
+
+    def log_config(self, config: dict[str, Any]) -> None:
+        """New keys become params; changed ones a tag; the whole config an artifact."""
+        if self._client is None:
+            return
+        new, changed = [], {}
+        for key, value in flatten(config).items():
+            name = self._param_name(key)
+            if name is None:
+                continue
+            text = fit(str(value), MAX_PARAM_VALUE, self._cut_marker())
+            held = self._params.get(name)
+            if held is None:
+                new.append(self._sdk.Param(name, text))
+            elif text != self._param_tags.get(name, held):
+                changed[name] = (key, text)
+        self._log_batch(params=new)
+        self._params.update((p.key, p.value) for p in new)
+        if changed:
+            self._record_changes(changed)
+        if self.log_config_artifact:
+            text = json.dumps(config, indent=2, default=str, ensure_ascii=False)
+            self._client.log_text(self._run_id, text, CONFIG_ARTIFACT)
+
+    def _param_name(self, key: str) -> str | None:
+        name = KEY_RULE.adapt(key)
+        owner = self._param_owner.setdefault(name, key)
+        if owner == key:
+            return name
+        if key not in self._param_collisions:
+            self._param_collisions.add(key)
+            logger.warning("unilog backend 'mlflow': config keys %r and %r both become param "
+                           "%r under MLflow's rules; %r is not sent as a param (it is in %s "
+                           "and the local record)", owner, key, name, key, CONFIG_ARTIFACT)
+        return None
+
+    def _cut_marker(self) -> str:
+        where = f"; full value in {CONFIG_ARTIFACT}" if self.log_config_artifact else ""
+        return f"...[truncated{where}]"
+
+    def _record_changes(self, changed: dict[str, tuple[str, str]]) -> None:
+        tags = {}
+        for name, (key, text) in changed.items():
+            if name not in self._param_tags:
+                logger.warning("unilog backend 'mlflow': config key %r changed after it was "
+                               "logged as param %r, and MLflow params cannot change; the new "
+                               "value is in tag %r and %s", key, name,
+                               _changed_tag(name), CONFIG_ARTIFACT)
+            tags[_changed_tag(name)] = text
+            self._param_tags[name] = text
+        self._set_tags(tags)
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        """Numbers as metrics ``summary/<key>`` at the last step; the rest as tags."""
+        if self._client is None:
+            return
+        metrics, tags, stamp = [], {}, int(time.time() * 1000)
+        for key, value in summary.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                name = KEY_RULE.adapt(f"summary/{key}")
+                metrics.append(self._sdk.Metric(name, _as_float(value), stamp, self._last_step))
+            else:
+                tags[KEY_RULE.adapt(f"unilog.summary.{key}")] = json.dumps(value, default=str)
+        self._log_batch(metrics=metrics)
+        self._set_tags(tags)
+
+    # -- artifacts -----------------------------------------------------------------
+
+    def log_artifact(self, artifact: Any) -> None:
+        """Files under ``<name>/v<N>/`` with the manifest beside them; the alias tag."""
+        if self._client is None:
+            return
+        folder = f"{artifact.name}/v{artifact.version}"
+        ours = all(f.path != ARTIFACT_JSON for f in artifact.files)
+        if not ours:
+            logger.warning("unilog backend 'mlflow': artifact %s has its own file %s, so "
+                           "unilog's manifest is not stored beside it in MLflow",
+                           artifact.ref, ARTIFACT_JSON)
+        fresh = (artifact.name, artifact.version) not in self._uploaded
+        with self._staging() as staging:
+            if fresh:  # the same version again only moves aliases: no re-upload
+                for f in artifact.files:
+                    _place(f.blob, staging / f.path)
+            if ours:
+                manifest = json.dumps(artifact.to_json(), indent=2, ensure_ascii=False)
+                (staging / ARTIFACT_JSON).write_text(manifest, encoding="utf-8")
+            self._client.log_artifacts(self._run_id, str(staging), folder)
+        self._uploaded.add((artifact.name, artifact.version))
+        index = self._artifacts.setdefault(artifact.name, {"aliases": {}})
+        index["aliases"].update(dict.fromkeys(artifact.aliases, artifact.version))
+        self._set_tags({ARTIFACT_TAG + artifact.name: json.dumps(index, sort_keys=True)})
+
+    def download_artifact(self, name: str, alias: str, root: Path) -> Path | None:
+        """``name:alias`` from this MLflow run, else from the experiment's other runs
+        (newest first), downloaded into ``root``; its files' sha256 are checked."""
+        if self._client is None:
+            return None
+        for run_id, index in self._artifact_sources(name):
+            version = self._resolve(run_id, name, alias, index)
+            if version is not None:
+                return self._fetch(run_id, name, version, Path(root))
+        return None
+
+    def _artifact_sources(self, name: str):
+        if name in self._artifacts:
+            yield self._run_id, self._artifacts[name]
+        found = self._client.search_runs(
+            [self._experiment_id], filter_string=f"tags.`{ARTIFACT_TAG}{name}` LIKE '%'",
+            order_by=["attributes.start_time DESC"], max_results=100)
+        for other in found:
+            if other.info.run_id != self._run_id:
+                yield other.info.run_id, json.loads(other.data.tags[ARTIFACT_TAG + name])
+
+    def _resolve(self, run_id: str, name: str, alias: str, index: dict) -> int | None:
+        match = _VERSION.fullmatch(alias)
+        if match is None:
+            return index.get("aliases", {}).get(alias)
+        folders = {f.path for f in self._client.list_artifacts(run_id, name)}
+        return int(match[1]) if f"{name}/{alias}" in folders else None
+
+    def _fetch(self, run_id: str, name: str, version: int, root: Path) -> Path:
+        path = Path(self._client.download_artifacts(run_id, f"{name}/v{version}", str(root)))
+        manifest = _read_manifest(path / ARTIFACT_JSON)
+        if manifest is not None:  # ours: the artifact had no file of that name
+            (path / ARTIFACT_JSON).unlink()
+            for f in manifest["files"]:
+                if _sha256(path / f["path"]) != f["sha256"]:
+                    raise ArtifactError(f"{f['path']} of artifact {name}:v{version} fetched "
+                                        f"from MLflow run {run_id} does not match its sha256")
+        return path
+
+    # -- end ------------------------------------------------------------------------
+
+    def close(self, status: str, exit_code: int) -> None:
+        """Set the MLflow run's status: FINISHED, FAILED or KILLED."""
+        if self._client is not None:
+            self._client.set_terminated(self._run_id, STATUS[status])
+
+
+class _Staging:
+    """A temporary folder under the run's ``mlflow/`` folder, removed with it on exit."""
+
+    def __init__(self, parent: Path):
+        self.parent = parent
+
+    def __enter__(self) -> Path:
+        self.path = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.parent))
+        return self.path
+
+    def __exit__(self, *exc: Any) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            self.parent.rmdir()  # leave no empty folder behind in the run directory
+        except OSError:
+            pass
+
+
+def is_remote(uri: str) -> bool:
+    """True for a tracking URI that needs the network (http, https, databricks, a DB server)."""
+    if uri == "databricks":  # MLflow's name for "the workspace configured in ~/.databrickscfg"
+        return True
+    scheme = urlparse(uri).scheme
+    return scheme not in LOCAL_SCHEMES and len(scheme) != 1  # "c:" is a Windows drive
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for an in-memory one)."""
+    path = uri[len("sqlite:///"):].split("?")[0] if uri.startswith("sqlite:///") else ""
+    return Path(path).absolute() if path and path != ":memory:" else None
+
+
+def bound_http_requests(timeout: float, retries: int) -> None:
+    """Bound MLflow's HTTP retries (read from the environment at each request).
+
+    Process-wide, since MLflow has no per-client setting; a variable the user
+    set is never changed, one this module set may be updated.
+    """
+    wanted = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(math.ceil(timeout)),
+              "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+              "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+    for var, value in wanted.items():
+        current = os.environ.get(var)
+        if current is None or current == _HTTP_ENV.get(var):
+            os.environ[var] = _HTTP_ENV[var] = value
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}``; lists and other values are leaves."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def fit(text: str, limit: int, marker: str = "...[truncated]") -> str:
+    """``text`` cut to ``limit`` characters, ending with ``marker`` when cut."""
+    return text if len(text) <= limit else text[: limit - len(marker)] + marker
+
+
+def _import_mlflow() -> SimpleNamespace:
+    for message, module in _QUIET:
+        warnings.filterwarnings("ignore", message=message, module=module)
+    import mlflow.tracking
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.exceptions import MlflowException
+
+    return SimpleNamespace(MlflowClient=mlflow.tracking.MlflowClient, Metric=Metric,
+                           Param=Param, RunTag=RunTag, MlflowException=MlflowException,
+                           pillow=find_spec("PIL") is not None)
+
+
+def _run_tags(run: RunInfo) -> dict[str, str]:
+    tags = {"unilog.run_id": run.id, "unilog.run_dir": str(run.dir),
+            "unilog.project": run.project, "unilog.tags": json.dumps(list(run.tags))}
+    if run.group:
+        tags["unilog.group"] = run.group
+    if run.notes:
+        tags["mlflow.note.content"] = run.notes
+    for tag in run.tags:
+        tags[KEY_RULE.adapt(f"unilog.tag.{tag}")] = tag
+    return tags
+
+
+def _run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
+    if urlparse(uri).scheme not in ("http", "https"):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def _changed_tag(name: str) -> str:
+    return KEY_RULE.adapt(CHANGED_TAG + name)
+
+
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range
+        return math.copysign(math.inf, value)
+
+
+def _place(blob: Path, target: Path) -> None:
+    """Put a blob at ``target`` for upload: a hard link when possible (no copy)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(blob, target)
+    except OSError:
+        shutil.copyfile(blob, target)
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The unilog manifest stored beside an artifact's files, or None if ``path`` is
+    missing or is one of the artifact's own files (which then had that name)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        paths = [f["path"] for f in manifest["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if ARTIFACT_JSON in paths else manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@unilog.hookimpl
+def unilog_register_backends(register):
+    """Register the MLflow backend."""
+    register(MLflowBackend)
