@@ -126,6 +126,18 @@ def _tensor_to_plain(tensor: Any) -> Any:
     return f"tensor(shape={tuple(tensor.shape)}, dtype={tensor.dtype}, device={tensor.device})"
 
 
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}``: the separator of logged keys, for
+    backends that store config as flat parameters; lists and other values are leaves."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flatten_config(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def redact(value: Any) -> Any:
     """A copy of a plain config with every secret-looking key's value replaced."""
     if isinstance(value, dict):

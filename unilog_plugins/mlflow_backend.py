@@ -58,6 +58,7 @@ from urllib.parse import urlparse
 
 import unilog
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog.config import flatten_config
 from unilog.errors import ArtifactError, ConfigError
 from unilog_plugins.csv_backend import media_stem, safe_path_component
 
@@ -322,7 +323,7 @@ class MLflowBackend(Backend):
         if self._client is None:
             return
         new, changed = [], {}
-        for key, value in flatten(config).items():
+        for key, value in flatten_config(config).items():
             name = self._param_name(key)
             if name is None:
                 continue
@@ -500,17 +501,6 @@ def bound_http_requests(timeout: float, retries: int) -> None:
         current = os.environ.get(var)
         if current is None or current == _HTTP_ENV.get(var):
             os.environ[var] = _HTTP_ENV[var] = value
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}``; lists and other values are leaves."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def fit(text: str, limit: int, marker: str = "...[truncated]") -> str:

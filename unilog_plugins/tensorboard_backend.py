@@ -54,6 +54,7 @@ from typing import Any
 
 import unilog
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, Row, RunInfo
+from unilog.config import flatten_config
 
 logger = logging.getLogger("unilog")
 
@@ -384,17 +385,6 @@ def _file_time(folder: Path) -> int:
         if stamp.isdigit():
             latest = max(latest, int(stamp))
     return max(int(time.time()), latest + 1)
-
-
-def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (the separator of logged keys)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flatten_config(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def hparam_value(value: Any) -> bool | float | str:
