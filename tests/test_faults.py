@@ -539,3 +539,15 @@ def test_finish_waits_for_the_local_record_while_it_makes_progress():
     data = unilog.read_run(run.dir)
     assert data.status == "finished"
     assert len(data.series("a")) == n
+
+
+def test_a_backend_that_skips_itself_counts_records_as_skipped_not_delivered():
+    run = unilog.init(backends=["csv", "skips_itself"])
+    for i in range(20):
+        run.log({"x": i})
+    assert run.flush(timeout=5)
+    report = run.finish()["skips_itself"]
+    assert report["delivered"] == 0 and report["errors"] == 0
+    assert report["skipped"] == 21  # 20 rows and the config
+    assert report["disabled"] == "skipped: not needed in this test"
+    assert len(unilog.read_run(run.dir).series("x")) == 20

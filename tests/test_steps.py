@@ -300,3 +300,14 @@ def test_backends_never_see_a_step_go_backwards(recorded):
     assert len(history) == len(expected)
     assert {(step, k, int(v)) for step, _, k, v in history} == expected
     assert len(late) > 100
+
+
+@pytest.mark.parametrize("step", [2**63, 10**30])
+def test_steps_beyond_64_bits_are_refused(step):
+    """Every backend stores steps as 64-bit integers: a bigger one would fail a whole batch."""
+    run = unilog.init()
+    run.log({"x": 1}, step=2**63 - 1)
+    with pytest.raises(StepError, match="2\\*\\*63 - 1"):
+        run.log({"x": 2}, step=step)
+    run.finish()
+    assert unilog.read_run(run.dir).series("x") == [(2**63 - 1, 1)]

@@ -301,16 +301,20 @@ CRASHING = """
                       config={{"lr": 0.5}})
     for i in range({n}):
         run.log({{"loss": 1.0 / (i + 1)}})
-    assert run.flush(timeout=20)
+    {wait}
     {end}
 """
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("end", ["os._exit(1)", "os.kill(os.getpid(), signal.SIGKILL)"])
-def test_a_crash_keeps_what_was_flushed(tmp_path, runs_dir, end):
+@pytest.mark.parametrize("wait", ["assert run.flush(timeout=20)",
+                                  "import time; time.sleep(3)"],
+                         ids=["explicit-flush", "periodic-flush"])
+def test_a_crash_keeps_what_was_flushed(tmp_path, runs_dir, end, wait):
+    """Killed after an explicit flush, or after only waiting for the periodic one."""
     n = 200
-    code = textwrap.dedent(CRASHING.format(n=n, end=end))
+    code = textwrap.dedent(CRASHING.format(n=n, end=end, wait=wait))
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, env=subprocess_env(UNILOG_DIR=str(runs_dir)))
     assert proc.returncode in (1, -signal.SIGKILL), proc.stderr
@@ -346,3 +350,23 @@ def test_logging_floats_never_imports_torch(tmp_path, runs_dir):
     assert proc.stdout.strip() == "[]"
     (run_dir,) = (runs_dir / "p").iterdir()
     assert len(read_tensorboard(run_dir)["series"]["loss"]) == 10
+
+
+def test_summary_after_resume_goes_at_the_latest_step_and_huge_ints_fit():
+    run = unilog.init(project="p", id="again", backends=["tensorboard"])
+    for i in range(10):
+        run.log({"x": i})
+    run.summary["best"] = 5.0
+    run.finish()
+    run = unilog.init(project="p", id="again", resume="must", backends=["tensorboard"])
+    run.summary["best"] = 7.0
+    run.summary["big"] = 10**400
+    report = run.finish()
+    assert report["tensorboard"]["errors"] == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run.dir / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    best = [(e.step, e.value) for e in acc.Scalars("summary/best")]
+    assert best == [(9, 5.0), (9, 7.0)]  # not (0, 7.0): the resumed run's latest step
+    assert acc.Scalars("summary/big")[0].value == float("inf")

@@ -99,6 +99,8 @@ class RunInfo:
     resumed: bool = False
     previous: dict[str, Any] = field(default_factory=dict)
     start_time: float = 0.0
+    #: The step the run starts at: 0, or the step after the last one on resume.
+    start_step: int = 0
 
     def backend_dir(self, name: str) -> Path:
         """A folder under the run directory for a backend's own files (created)."""
@@ -153,7 +155,10 @@ class Backend:
 
     def open(self, run: RunInfo) -> dict[str, Any] | None:
         """Start the backend's run. Return its own identity (``{"id": ..., "url": ...}``),
-        which goes into the run manifest so the run can be resumed everywhere."""
+        which goes into the run manifest so the run can be resumed everywhere.
+        A dict with a ``"skipped"`` reason means the backend chose not to run
+        (e.g. a remote store in offline mode): what it misses is counted as
+        skipped, not as errors."""
         return None
 
     def log_rows(self, rows: list[Row]) -> None:

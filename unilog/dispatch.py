@@ -191,6 +191,9 @@ class BackendWorker:
         self._drain_disabled()
 
     def _serve(self) -> None:
+        if self.disabled:  # skipped at open
+            self._drain_disabled()
+            return
         interval = self.backend.flush_interval
         next_flush = time.monotonic() + interval if interval else None
         dirty = False
@@ -223,6 +226,10 @@ class BackendWorker:
             self._policy.report(self.name, exc, "open")
             self.disabled = f"failed to open: {type(exc).__name__}: {exc}"
             return False
+        if self.info.get("skipped"):
+            # The backend chose not to run (e.g. a remote store in offline mode):
+            # what it misses is counted as skipped, and it is no error.
+            self.disabled = f"skipped: {self.info['skipped']}"
         if self._on_open is not None:
             # The backend's own run id reaches the manifest now, not at finish,
             # so a run killed mid-way can still be resumed everywhere.

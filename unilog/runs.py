@@ -45,6 +45,7 @@ from unilog.policy import ErrorPolicy
 from unilog.tensors import PendingScalar
 
 STATUSES = ("finished", "failed", "killed")
+_MAX_STEP = 2**63 - 1
 
 
 class Summary(dict):
@@ -143,6 +144,7 @@ class Run:
             config=self._redacted_config(), tags=self.tags, notes=self.notes,
             group=self.group, resumed=self._settings.resumed,
             previous=self._settings.previous.get("backends", {}), start_time=time.time(),
+            start_step=self._step,
         )
 
     def _start_manifest(self) -> Manifest:
@@ -246,6 +248,9 @@ class Run:
                                 f"{step!r}") from exc
         if step < 0:
             raise StepError(f"step must be an int >= 0, not {step}")
+        if step > _MAX_STEP:
+            raise StepError(f"step must be at most 2**63 - 1 (backends store steps as "
+                            f"64-bit integers), not {step}")
         return step
 
     def _regressed(self, step: int, values: dict[str, Any]) -> None:

@@ -144,7 +144,9 @@ class TensorBoardBackend(Backend):
         self._run = run
         self.logdir = self._resolve_logdir(run)
         self._writer = EventFile(self._pb, self.logdir)
-        self._step = 0
+        # Summary and config records go at the latest step; on resume that is
+        # the step before the one the run goes on at, not 0.
+        self._step = max(0, getattr(run, "start_step", 0) - 1)
         self._closed = False
         self._hparams: dict[str, Any] = {}
         self._metrics: dict[str, float] = {}
@@ -204,10 +206,7 @@ class TensorBoardBackend(Backend):
                 if kind is float:
                     values.append(Value(tag=key, simple_value=value))
                 elif kind is int:
-                    # float32 anyway; an int too big for even a double is infinite there
-                    if not -_HUGE < value < _HUGE:
-                        value = float("inf") if value > 0 else float("-inf")
-                    values.append(Value(tag=key, simple_value=value))
+                    values.append(Value(tag=key, simple_value=_scalar(value)))
                 else:
                     media = self._media_value(key, row.step, value)
                     if media is not None:
@@ -300,8 +299,8 @@ class TensorBoardBackend(Backend):
         for key, value in summary.items():
             tag = f"summary/{key}"
             if type(value) in (int, float):
-                values.append(self._pb.Value(tag=tag, simple_value=value))
-                self._metrics[tag] = float(value)
+                values.append(self._pb.Value(tag=tag, simple_value=_scalar(value)))
+                self._metrics[tag] = _scalar(value)
                 self._hparams_dirty = True
             else:
                 text = value if isinstance(value, str) else json.dumps(value, default=str)
@@ -385,6 +384,13 @@ def _file_time(folder: Path) -> int:
         if stamp.isdigit():
             latest = max(latest, int(stamp))
     return max(int(time.time()), latest + 1)
+
+
+def _scalar(value: int | float) -> float:
+    """A number as TensorBoard's float; an int too big even for a double is infinite."""
+    if type(value) is int and not -_HUGE < value < _HUGE:
+        return float("inf") if value > 0 else float("-inf")
+    return float(value)
 
 
 def hparam_value(value: Any) -> bool | float | str:

@@ -174,6 +174,18 @@ class Mutating(Backend):
             row.values.pop("epoch", None)
 
 
+class SkipsItself(Backend):
+    """Declines to run at open (as MLflow does for a remote store in offline mode)."""
+
+    name = "skips_itself"
+
+    def open(self, run):
+        return {"skipped": "not needed in this test"}
+
+    def log_rows(self, rows):
+        raise AssertionError("a skipped backend must not be called")
+
+
 class NeedsMissingSDK(Backend):
     """A backend whose SDK is not installed."""
 
@@ -185,5 +197,5 @@ class NeedsMissingSDK(Backend):
 @unilog.hookimpl
 def unilog_register_backends(register):
     for cls in (Raising, FailsToOpen, Hanging, Slow, Noop, Recorder, Exits, Mutating,
-                NeedsMissingSDK):
+                NeedsMissingSDK, SkipsItself):
         register(cls)
