@@ -1,6 +1,7 @@
 """The MLflow backend against real stores, read back with ``MlflowClient``: SQLite
 (the default location and a shared one), and a real ``mlflow server`` (round
-trip, killed mid-run, down, skipped offline). No mocks."""
+trip, killed mid-run, down, skipped offline), and several processes creating
+one SQLite store at once. No mocks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import pytest
 
 import unilog
 
+from .conftest import subprocess_env
 from .mlflow_server import free_port, mlflow_server, running_server  # noqa: F401
 
 np = pytest.importorskip("numpy")
@@ -189,10 +194,12 @@ def test_resume_continues_the_same_mlflow_run(store, caplog):
         for step in range(10):
             first.log({"loss": float(step)})
         first.config.update({"lr": 0.2})
+        first.summary["best"] = 5.0  # at the last step, 9
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="unilog"):
         with unilog.init(project="resume", id="resumed-run", resume="allow", backends=options,
                          config={"lr": 0.3, "extra": 1}) as second:
+            second.summary["best"] = 7.0  # before any row: at the run's last step, not 0
             for _ in range(5):
                 second.log({"loss": -1.0})
     assert not [r for r in caplog.records if "changed" in r.getMessage()]  # warned before
@@ -202,6 +209,9 @@ def test_resume_continues_the_same_mlflow_run(store, caplog):
     assert [m.step for m in client.get_metric_history(info["id"], "loss")] == list(range(15))
     got = client.get_run(info["id"])
     assert got.info.status == "FINISHED" and got.data.params == {"lr": "0.1", "extra": "1"}
+    best = client.get_metric_history(info["id"], "summary/best")
+    assert [(m.step, m.value) for m in best] == [(9, 5.0), (9, 7.0)]
+    assert got.data.metrics["summary/best"] == 7.0  # MLflow's latest: highest step wins
     assert got.data.tags["unilog.param_changed.lr"] == "0.3"
     same = client.search_runs([got.info.experiment_id],
                               filter_string="tags.`unilog.run_id` = 'resumed-run'")
@@ -211,22 +221,35 @@ def test_resume_continues_the_same_mlflow_run(store, caplog):
 # -- keys, params ------------------------------------------------------------------
 
 
-NASTY_KEYS = ["a b", "a!b", "..", "../x", "x/..", "a/./b", "//x", "/lead", "trail/", "...",
-              "..x", "a//b///c", "é/ü", "tab\tkey", "", "/", ".", "a:b", "x" * 300,
-              "a/" * 200, "ok/key", "\ud800bad"]
+#: key -> the name MLflow gets, spelled out (not computed with the rule under test).
+ADAPTED = {"a b": "a b", "a!b": "a_b", "..": "__", "../x": "__/x", "x/..": "x/__",
+           "a/./b": "a/_/b", "//x": "x", "/lead": "lead", "trail/": "trail", "...": "__.",
+           "..x": "__x", "a//b///c": "a/b/c", "é/ü": "é/ü", "tab\tkey": "tab_key", "": "_",
+           "/": "_", ".": "_", "a:b": "a:b", "ok/key": "ok/key", "\ud800bad": "_bad",
+           "a/" * 100: "/".join(["a"] * 100)}
+LONG_KEYS = ["x" * 300, "x" * 301, "y/" * 200]  # over 250 characters: shortened
 
 
 def test_key_rule_gives_names_mlflow_accepts():
-    from mlflow.utils.validation import _validate_metric_name
+    from mlflow.utils.validation import (_validate_metric_name, _validate_param_name,
+                                         _validate_tag_name)
 
     from unilog_plugins.mlflow_backend import KEY_RULE
 
-    for key in NASTY_KEYS:
-        name = KEY_RULE.adapt(key)
-        _validate_metric_name(name)  # raises on a name MLflow refuses
-        assert len(name) <= 250 and name == KEY_RULE.adapt(key)
-    assert KEY_RULE.adapt("ok/key") == "ok/key" and KEY_RULE.adapt("a b") == "a b"
-    assert KEY_RULE.adapt("x" * 300) != KEY_RULE.adapt("x" * 301)
+    for key, expected in ADAPTED.items():
+        assert KEY_RULE.adapt(key) == expected, key
+    shortened = [KEY_RULE.adapt(key) for key in LONG_KEYS]
+    digest = [hashlib.sha256(key.encode()).hexdigest()[:8] for key in LONG_KEYS]
+    assert shortened[0] == "x" * 241 + "_" + digest[0]
+    assert shortened[1] == "x" * 241 + "_" + digest[1] != shortened[0]
+    assert shortened[2] == ("y/" * 121)[:241] + "_" + digest[2]
+    for name in [*ADAPTED.values(), *shortened]:
+        assert len(name) <= 250  # MLflow's limit, checked when a batch is logged
+        for validate in (_validate_metric_name, _validate_param_name, _validate_tag_name):
+            validate(name)  # raises on a name MLflow refuses
+    for refused in ("a!b", "../x", "//x", "x/.."):  # the validators do refuse names
+        with pytest.raises(Exception, match="Invalid value"):
+            _validate_metric_name(refused)
 
 
 def test_collisions_long_and_changed_params(store, caplog):
@@ -241,7 +264,8 @@ def test_collisions_long_and_changed_params(store, caplog):
             run.config.update({"lr": 0.2})  # MLflow params cannot change: no exception
             run.config.update({"lr": 0.3})
     report = unilog.read_run(run.dir).manifest["backends"]["mlflow"]
-    assert report["collisions"] == 1 and report["failed"] == 0
+    # "a!b" (metrics, the core's) and "p_q" (config: one error from log_config)
+    assert report["collisions"] == 1 and report["errors"] == 1
     assert "a!b" not in report["key_map"]  # not sent, so not mapped
     assert report["key_map"]["//x"] == "x" and report["key_map"][".."] == "__"
     assert report["key_map"]["/lead"] == "lead" and len(report["key_map"]["x" * 300]) == 250
@@ -258,6 +282,8 @@ def test_collisions_long_and_changed_params(store, caplog):
         "...[truncated; full value in unilog/config.json]")
     assert params["lr"] == "0.1" and got.data.tags["unilog.param_changed.lr"] == "0.3"
     assert params["p_q"] == "1"  # "p!q" came first; "p_q" collides and is not sent
+    assert any("config keys 'p!q' and 'p_q' both become 'p_q'" in r.getMessage()
+               for r in caplog.records)
     changed = [r for r in caplog.records if "changed after it was logged" in r.getMessage()]
     assert len(changed) == 1  # one warning per param, however often it changes
     local = Path(client.download_artifacts(info["id"], "unilog/config.json"))
@@ -332,7 +358,8 @@ def test_offline_skips_a_remote_server_with_one_warning(caplog):
     warnings = [r for r in caplog.records if "mlflow" in r.getMessage()]
     assert len(warnings) == 1 and "offline" in warnings[0].getMessage()
     assert report["mlflow"]["info"] == {"skipped": "offline", "tracking_uri": uri}
-    assert report["mlflow"]["errors"] == 0
+    assert report["mlflow"]["errors"] == 0 and report["mlflow"]["delivered"] == 0
+    assert report["mlflow"]["skipped"] > 100  # counted as skipped, not as errors
     data = unilog.read_run(run.dir)
     assert len(data.series("loss")) == 100 and data.artifacts[0].name == "code"
 
@@ -365,3 +392,213 @@ def test_which_stores_need_the_network():
                                    "C:\\runs"]))
     assert all(map(is_remote, ["http://h:5000", "https://h", "databricks",
                                "postgresql://u@h/db"]))
+
+
+# -- several processes, telemetry, credentials ----------------------------------------
+
+#: A child that imports everything first, says so, then opens its run at the parent's
+#: signal: the opens of several children coincide, as in a sweep started at once.
+PARALLEL_CHILD = """
+import json, sys, time
+from pathlib import Path
+import mlflow.tracking  # the slow import, before the start line
+import unilog
+root, me = Path(sys.argv[1]), sys.argv[2]
+(root / f"ready-{me}").touch()
+while not (root / "go").exists():
+    time.sleep(0.005)
+with unilog.init(project="sweep", dir=str(root / "runs"), backends=["mlflow"],
+                 config={"child": me}) as run:
+    for step in range(20):
+        run.log({"loss": float(step)})
+report = unilog.read_run(run.dir).manifest["backends"]["mlflow"]
+print(json.dumps({k: report[k] for k in ("errors", "delivered", "disabled", "info")}))
+"""
+
+
+def test_processes_creating_the_default_store_at_once(tmp_path):
+    children = [subprocess.Popen([sys.executable, "-c", PARALLEL_CHILD, str(tmp_path), str(i)],
+                                 env=subprocess_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for i in range(4)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+            assert all(c.poll() is None for c in children), [c.communicate() for c in children]
+            time.sleep(0.02)
+        (tmp_path / "go").touch()
+        outputs = [c.communicate(timeout=90) for c in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    reports = []
+    for child, (out, err) in zip(children, outputs):
+        assert child.returncode == 0, err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    for report in reports:  # before the lock: "table ... already exists", alembic errors
+        assert report["errors"] == 0 and report["disabled"] is None, report
+        assert report["delivered"] > 0
+    assert (tmp_path / "runs" / "mlflow" / "mlflow.db.lock").exists()
+    client = client_for(reports[0]["info"]["tracking_uri"])
+    runs = client.search_runs([reports[0]["info"]["experiment_id"]])
+    assert sorted(r.data.params["child"] for r in runs) == ["0", "1", "2", "3"]
+
+
+#: Records every name lookup; logs offline to the default SQLite store.
+TELEMETRY_CHILD = """
+import json, socket, sys, threading
+hosts = []
+real = socket.getaddrinfo
+def spy(host, *args, **kwargs):
+    hosts.append(host)
+    return real(host, *args, **kwargs)
+socket.getaddrinfo = spy
+import unilog
+with unilog.init(project="quiet", dir=sys.argv[1], backends=["mlflow"], mode="offline") as run:
+    for step in range(5):
+        run.log({"loss": float(step)})
+for thread in threading.enumerate():  # mlflow's telemetry fetches its config on a thread
+    if "telemetry" in thread.name.lower():
+        thread.join(10)
+report = unilog.read_run(run.dir).manifest["backends"]["mlflow"]
+print(json.dumps({"hosts": [str(h) for h in hosts], "errors": report["errors"],
+                  "delivered": report["delivered"]}))
+"""
+#: What mlflow reads as "telemetry off" or "this is CI/a test" (which also turns it off).
+TELEMETRY_OFF = ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_TRACKING_URI",
+                 "PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "CIRCLECI", "GITLAB_CI",
+                 "JENKINS_URL", "TRAVIS", "TF_BUILD", "BITBUCKET_BUILD_NUMBER",
+                 "CODEBUILD_BUILD_ARN", "BUILDKITE", "TEAMCITY_VERSION", "CLOUD_RUN_EXECUTION",
+                 "RUNBOT_HOST_URL", "RUNBOT_BUILD_NAME", "RUNBOT_WORKER_ID")
+
+
+def test_offline_never_reaches_the_network(tmp_path):
+    env = {k: v for k, v in subprocess_env().items() if k not in TELEMETRY_OFF}
+    done = subprocess.run([sys.executable, "-c", TELEMETRY_CHILD, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["errors"] == 0 and result["delivered"] > 0
+    remote = [h for h in result["hosts"] if h not in ("None", "", "localhost", "127.0.0.1", "::1")]
+    assert remote == []  # before: config.mlflow-telemetry.io, from mlflow's telemetry
+
+
+def test_redact_uri():
+    from unilog_plugins.mlflow_backend import _redact_uri
+
+    assert _redact_uri("https://alice:hunter2@h.example.com:5000/p") == \
+        "https://alice:***@h.example.com:5000/p"
+    assert _redact_uri("https://tok3n@h.example.com") == "https://***@h.example.com"
+    assert _redact_uri("postgresql://u:p%40ss@db/mlflow?sslmode=require&password=x") == \
+        "postgresql://u:***@db/mlflow?sslmode=require&password=***"
+    assert _redact_uri("https://h/?token=abc&access_token=d&api_key=e&x=1") == \
+        "https://h/?token=***&access_token=***&api_key=***&x=1"
+    for plain in ("sqlite:////tmp/a@b/mlflow.db", "http://127.0.0.1:5000", "databricks",
+                  "file:///x", "C:\\runs"):
+        assert _redact_uri(plain) == plain
+
+
+def test_credentials_in_the_uri_stay_out_of_the_record(caplog, mlflow_server):  # noqa: F811
+    offline_uri = f"https://alice:{SECRET}@mlflow.example.com/?token={SECRET}x&x=1"
+    online_uri = mlflow_server.uri.replace("http://", f"http://bob:{SECRET}@")
+    with caplog.at_level(logging.DEBUG, logger="unilog"):
+        with unilog.init(project="creds", backends={"mlflow": {"tracking_uri": offline_uri}},
+                         mode="offline") as offline:
+            offline.log({"x": 1.0})
+        with unilog.init(project="creds", backends={"mlflow": {"tracking_uri": online_uri}},
+                         on_error="raise") as online:
+            online.log({"x": 1.0})
+    assert mlflow_info(offline)["tracking_uri"] == \
+        "https://alice:***@mlflow.example.com/?token=***&x=1"
+    info = mlflow_info(online)
+    shown = mlflow_server.uri.replace("http://", "http://bob:***@")
+    assert info["tracking_uri"] == shown and info["url"].startswith(shown + "/#/experiments/")
+    for run in (offline, online):
+        assert SECRET not in (run.dir / "run.json").read_text()
+    assert SECRET not in caplog.text
+    assert status_of_id(mlflow_server.uri, info["id"]) == "FINISHED"
+
+
+def status_of_id(uri: str, run_id: str) -> str:
+    return client_for(uri).get_run(run_id).info.status
+
+
+# -- many aliases, collisions outside metrics ----------------------------------------
+
+
+def test_many_aliases_keep_the_alias_tag_valid_json(tmp_path, store, caplog):
+    from unilog_plugins.mlflow_backend import MAX_TAG_VALUE
+
+    options = {"mlflow": {"tracking_uri": store}}
+    blob = tmp_path / "ckpt.bin"
+    with caplog.at_level(logging.WARNING, logger="unilog"):
+        with unilog.init(project="aliases", id="many-aliases", backends=options,
+                         on_error="raise") as producer:
+            for i in range(520):
+                blob.write_bytes(b"%d" % i)
+                producer.log_artifact(blob, name="ckpt", aliases=[f"epoch-{i}"])
+    cut = [r for r in caplog.records if "too many aliases" in r.getMessage()]
+    assert len(cut) == 1  # one warning however many versions follow
+    info = mlflow_info(producer)
+    client = client_for(store)
+    tag = client.get_run(info["id"]).data.tags["unilog.artifact.ckpt"]
+    assert len(tag) <= MAX_TAG_VALUE
+    aliases = json.loads(tag)["aliases"]  # before: cut mid-JSON at 8,000 characters
+    assert aliases["latest"] == 519 and aliases["epoch-519"] == 519
+    assert "epoch-0" not in aliases and 400 < len(aliases) < 521
+    kept = sorted(v for a, v in aliases.items() if a != "latest")
+    assert kept == list(range(520 - len(kept), 520))  # the newest versions, in a row
+    manifest = json.loads(Path(client.download_artifacts(
+        info["id"], "ckpt/v0/unilog-artifact.json", str(tmp_path / "v0"))).read_text())
+    assert "epoch-0" in manifest["aliases"]  # each version keeps its own aliases
+
+    # Resume (it reads the tag back), then a tag no longer JSON (cut by an older version).
+    with unilog.init(project="aliases", id="many-aliases", backends=options,
+                     resume="must", on_error="raise") as again:
+        again.log({"x": 1.0})
+    client.set_tag(info["id"], "unilog.artifact.ckpt", tag[:4000] + "...[truncated]")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="unilog"):
+        with unilog.init(project="aliases", id="many-aliases", backends=options,
+                         resume="must", on_error="raise") as third:
+            third.log({"x": 2.0})
+    assert any("not a valid alias index" in r.getMessage() for r in caplog.records)
+    assert mlflow_info(third)["id"] == info["id"]
+    assert unilog.read_run(third.dir).manifest["backends"]["mlflow"]["disabled"] is None
+
+    shutil.move(str(producer.dir), str(tmp_path / "elsewhere"))  # another machine's run
+    with unilog.init(project="aliases", backends=options, on_error="raise") as consumer:
+        with pytest.raises(unilog.ArtifactError):  # the invalid index is skipped, no crash
+            consumer.use_artifact("ckpt:epoch-519")
+
+
+def test_collisions_in_config_tags_and_summary_raise(store):
+    options = {"mlflow": {"tracking_uri": store}}
+    run = unilog.init(project="collide", backends=options, tags=["a!b", "a_b"],
+                      config={"p!q": 1, "p_q": 2, "other": 3}, on_error="raise")
+    try:
+        with pytest.raises(unilog.KeyCollisionError) as raised:
+            run.flush(timeout=30)
+            run.log({"x": 1.0})
+        message = str(raised.value)
+        assert "config keys 'p!q' and 'p_q' both become 'p_q'" in message
+        assert "tags 'a!b' and 'a_b' both become 'unilog.tag.a_b'" in message
+        assert "key rule" in message
+        run.summary["s!1"] = 1.0
+        run.summary["s_1"] = 2.0
+        run.summary["t!1"] = "first"
+        run.summary["t_1"] = "second"
+        run.summary["fine"] = 3.0
+        run.log({"x": 2.0})
+    finally:
+        with pytest.raises(unilog.BackendError, match="summary keys 's!1' and 's_1'"):
+            run.finish()
+    client = client_for(store)
+    got = client.get_run(mlflow_info(run)["id"])
+    assert got.info.status == "FINISHED"
+    assert got.data.params == {"p_q": "1", "other": "3"}  # the first key's value
+    assert got.data.tags["unilog.tag.a_b"] == "a!b"
+    assert [m.value for m in client.get_metric_history(got.info.run_id, "summary/s_1")] == [1.0]
+    assert got.data.tags["unilog.summary.t_1"] == '"first"'
+    assert got.data.metrics["summary/fine"] == 3.0 and got.data.metrics["x"] == 2.0

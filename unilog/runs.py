@@ -489,8 +489,9 @@ def _log_problems(run_id: str, report: dict[str, dict[str, Any]]) -> None:
                                            "collisions") if counts.get(k)}
         if counts.get("timed_out"):
             problems["timed_out"] = True
-        if counts.get("disabled"):
-            problems["disabled"] = counts["disabled"]
+        disabled = counts.get("disabled")
+        if disabled and not disabled.startswith("skipped:"):  # a chosen skip was warned about
+            problems["disabled"] = disabled
         if problems:
             logger.warning("unilog run %s: backend %r did not receive everything: %s "
                            "(the local record has it all)", run_id, name, problems)

@@ -30,6 +30,17 @@ What goes where:
   current, so ``download_artifact`` resolves aliases with one search);
 - the ending: ``FINISHED`` / ``FAILED`` / ``KILLED``.
 
+Collisions: config keys, tags and summary keys that become one MLflow name
+keep the first; the second is not sent, and the method raises
+``KeyCollisionError`` after logging everything else (tags, set at open, are
+reported by the first ``log_config``, so a collision never disables the backend).
+
+A SQLite store is created or migrated under an inter-process lock
+(``<db>.lock``), so several processes may open a fresh one at once. Offline,
+``MLFLOW_DISABLE_TELEMETRY`` defaults to ``true`` before mlflow is imported.
+Credentials in the tracking URI (``user:password@``, ``?token=``...) are
+redacted in ``run.json`` and in log messages.
+
 Network bounds: MLflow's HTTP client retries for minutes by default. It reads
 ``MLFLOW_HTTP_REQUEST_TIMEOUT``/``_MAX_RETRIES``/``_BACKOFF_FACTOR`` from the
 environment at every request and has no per-client setting, so for a remote
@@ -39,6 +50,7 @@ where the user has not set them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -54,12 +66,17 @@ from importlib.util import find_spec
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
+
+try:
+    import fcntl
+except ImportError:  # Windows: no inter-process lock around a SQLite store's creation
+    fcntl = None  # type: ignore[assignment]
 
 import unilog
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo
 from unilog.config import flatten_config
-from unilog.errors import ArtifactError, ConfigError
+from unilog.errors import ArtifactError, ConfigError, KeyCollisionError
 from unilog_plugins.csv_backend import media_stem, safe_path_component
 
 logger = logging.getLogger("unilog")
@@ -81,6 +98,11 @@ _NOT_ALLOWED = re.compile(r"[^/\w.\- :]")
 _IMAGE_KEY = re.compile(r"[a-zA-Z0-9_\-./ ]+")  # log_image's own, stricter rule
 _VERSION = re.compile(r"v([0-9]+)")
 _HTTP_ENV: dict[str, str] = {}  # the MLFLOW_HTTP_REQUEST_* values this module set
+#: Query parameters of a tracking URI whose values are secrets (redacted in run.json, logs).
+_SECRET_PARAM = re.compile(r"pass|pwd|token|secret|key|auth|cred|sig", re.IGNORECASE)
+_QUERY_PARAM = re.compile(r"(^|[&;])([^=&;]*)=([^&;]*)")
+#: How long ``open`` waits for another process creating the same SQLite store.
+STORE_LOCK_TIMEOUT = 120.0
 # Known, harmless warnings mlflow's dependencies emit, matched narrowly
 # (message and emitting module) so filterwarnings=error users are not broken.
 _QUIET = (
@@ -150,9 +172,14 @@ class MLflowBackend(Backend):
         self._client: Any = None  # None: nothing is sent (offline with a remote store)
         self._params: dict[str, str] = {}  # param name -> value MLflow holds
         self._param_owner: dict[str, str] = {}  # param name -> config key
-        self._param_collisions: set[str] = set()  # config keys not sent (warned once)
+        self._param_collisions: set[str] = set()  # config keys not sent (reported once)
+        self._summary_owner: dict[str, str] = {}  # MLflow name -> summary key
+        self._summary_collided: set[tuple[str, str]] = set()  # (owner, key) reported
+        self._collisions: list[str] = []  # collisions found, not yet raised
         self._param_tags: dict[str, str] = {}  # param name -> value of its changed tag
         self._artifacts: dict[str, dict[str, Any]] = {}  # name -> {"aliases": {...}}
+        self._alias_warned: set[str] = set()  # artifact names whose alias tag was cut
+        self._bad_index: set[tuple[str, str]] = set()  # (run id, name): invalid tag, warned
         self._uploaded: set[tuple[str, int]] = set()
         self._media_names: set[str] = set()
         self._last_step = 0
@@ -162,22 +189,56 @@ class MLflowBackend(Backend):
     def open(self, run: RunInfo) -> dict[str, Any]:
         """Find or create the experiment; create the run, or continue it on resume."""
         self._run = run
+        # Summary values set before the first row land at the run's last step.
+        self._last_step = max(self._last_step, getattr(run, "start_step", 0) - 1)
         uri = self._resolve_uri(run)
+        self._shown_uri = shown = _redact_uri(uri)
         remote = is_remote(uri)
         if remote and run.mode == "offline":
             logger.warning("unilog backend 'mlflow': mode='offline' and tracking URI %s is "
                            "remote, so nothing is sent to it in this run; the local record "
-                           "keeps everything", uri)
-            return {"skipped": "offline", "tracking_uri": uri}
+                           "keeps everything", shown)
+            return {"skipped": "offline", "tracking_uri": shown}
+        if run.mode == "offline":  # mlflow's telemetry starts at import: off, unless told
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         if remote:
             bound_http_requests(self.request_timeout, self.max_retries)
         self._sdk = _import_mlflow()
-        self._client = self._sdk.MlflowClient(uri)
-        self._experiment_id = self._find_experiment(run, uri)
+        # A fresh SQLite store is created (alembic migrations) by the first query:
+        # one process at a time, or concurrent first opens corrupt it.
+        with _store_lock(uri):
+            self._client = self._sdk.MlflowClient(uri)
+            self._experiment_id = self._find_experiment(run, uri)
         self._run_id = self._continue(run) or self._create(run)
-        self._set_tags(_run_tags(run))
+        self._set_tags(self._run_tags(run))
         return {"id": self._run_id, "experiment_id": self._experiment_id,
-                "tracking_uri": uri, "url": _run_url(uri, self._experiment_id, self._run_id)}
+                "tracking_uri": shown, "url": _run_url(shown, self._experiment_id, self._run_id)}
+
+    def _run_tags(self, run: RunInfo) -> dict[str, str]:
+        tags = _run_tags(run)
+        owners: dict[str, str] = {}
+        for tag in run.tags:
+            name = KEY_RULE.adapt(f"unilog.tag.{tag}")
+            owner = owners.setdefault(name, tag)
+            if owner == tag:
+                tags[name] = tag
+            else:  # reported by the first log_config: raising here would disable the backend
+                self._collision("tags", owner, tag, name)
+        return tags
+
+    def _collision(self, what: str, first: str, second: str, name: str,
+                   kept_in: str = "the local record has it") -> None:
+        self._collisions.append(f"{what} {first!r} and {second!r} both become {name!r}: "
+                                f"{first!r} keeps it, {second!r} is not sent ({kept_in})")
+
+    def _raise_collisions(self) -> None:
+        """After a method logged everything else: report the collisions it found."""
+        if self._collisions:
+            found, self._collisions = self._collisions, []
+            raise KeyCollisionError(self.name, "; ".join(found) + (
+                f" -- MLflow's key rule: characters outside [/\\w.\\- :] become '_', empty "
+                f"segments are dropped, '.'/'..' segments become '_'/'__', names over "
+                f"{MAX_KEY} characters are shortened"))
 
     def _resolve_uri(self, run: RunInfo) -> str:
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -228,14 +289,17 @@ class MLflowBackend(Backend):
             found = None
         if found is None or found.info.lifecycle_stage == "deleted":
             logger.warning("unilog backend 'mlflow': the run %s being resumed is not in %s; "
-                           "a new MLflow run is created", run_id, self._client.tracking_uri)
+                           "a new MLflow run is created", run_id, self._shown_uri)
             return None
         self._experiment_id = found.info.experiment_id
         self._client.update_run(run_id, status="RUNNING")
         self._params = dict(found.data.params)
         for key, value in found.data.tags.items():
             if key.startswith(ARTIFACT_TAG):
-                self._artifacts[key[len(ARTIFACT_TAG):]] = json.loads(value)
+                name = key[len(ARTIFACT_TAG):]
+                index = self._alias_index(value, run_id, name)
+                if index is not None:
+                    self._artifacts[name] = index
             elif key.startswith(CHANGED_TAG):  # changes already recorded: no new warning
                 self._param_tags[key[len(CHANGED_TAG):]] = value
         return run_id
@@ -340,17 +404,17 @@ class MLflowBackend(Backend):
         if self.log_config_artifact:
             text = json.dumps(config, indent=2, default=str, ensure_ascii=False)
             self._client.log_text(self._run_id, text, CONFIG_ARTIFACT)
+        self._raise_collisions()
 
     def _param_name(self, key: str) -> str | None:
         name = KEY_RULE.adapt(key)
         owner = self._param_owner.setdefault(name, key)
         if owner == key:
             return name
-        if key not in self._param_collisions:
+        if key not in self._param_collisions:  # reported once, whatever the updates
             self._param_collisions.add(key)
-            logger.warning("unilog backend 'mlflow': config keys %r and %r both become param "
-                           "%r under MLflow's rules; %r is not sent as a param (it is in %s "
-                           "and the local record)", owner, key, name, key, CONFIG_ARTIFACT)
+            where = f" and {CONFIG_ARTIFACT}" if self.log_config_artifact else ""
+            self._collision("config keys", owner, key, name, f"the local record{where} have it")
         return None
 
     def _cut_marker(self) -> str:
@@ -375,13 +439,20 @@ class MLflowBackend(Backend):
             return
         metrics, tags, stamp = [], {}, int(time.time() * 1000)
         for key, value in summary.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                name = KEY_RULE.adapt(f"summary/{key}")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            name = KEY_RULE.adapt(f"summary/{key}" if number else f"unilog.summary.{key}")
+            owner = self._summary_owner.setdefault(name, key)
+            if owner != key:
+                if (owner, key) not in self._summary_collided:  # reported once
+                    self._summary_collided.add((owner, key))
+                    self._collision("summary keys", owner, key, name)
+            elif number:
                 metrics.append(self._sdk.Metric(name, _as_float(value), stamp, self._last_step))
             else:
-                tags[KEY_RULE.adapt(f"unilog.summary.{key}")] = json.dumps(value, default=str)
+                tags[name] = json.dumps(value, default=str)
         self._log_batch(metrics=metrics)
         self._set_tags(tags)
+        self._raise_collisions()
 
     # -- artifacts -----------------------------------------------------------------
 
@@ -407,7 +478,37 @@ class MLflowBackend(Backend):
         self._uploaded.add((artifact.name, artifact.version))
         index = self._artifacts.setdefault(artifact.name, {"aliases": {}})
         index["aliases"].update(dict.fromkeys(artifact.aliases, artifact.version))
-        self._set_tags({ARTIFACT_TAG + artifact.name: json.dumps(index, sort_keys=True)})
+        self._set_tags({ARTIFACT_TAG + artifact.name: self._index_tag(artifact.name, index)})
+
+    def _index_tag(self, name: str, index: dict[str, Any]) -> str:
+        """The alias index as JSON within MLflow's tag limit: never cut (that is not
+        JSON); when too long, the aliases of the oldest versions are left out of the
+        tag (``latest`` and the newest stay; this run's index, the local record and
+        each version's ``unilog-artifact.json`` keep them all), with one warning."""
+        aliases = index["aliases"]
+        text = json.dumps({"aliases": aliases}, sort_keys=True)
+        if len(text) <= MAX_TAG_VALUE:
+            return text
+        kept, size = dict(aliases), len(text)
+        oldest_first = sorted((a for a in aliases if a != "latest"),
+                              key=lambda a: (aliases[a], a))
+        for alias in oldest_first:
+            if size <= MAX_TAG_VALUE:
+                break
+            del kept[alias]
+            size -= len(json.dumps(alias)) + len(str(aliases[alias])) + 4  # '"a": N, '
+        text = json.dumps({"aliases": kept}, sort_keys=True)
+        dropped = len(aliases) - len(kept)
+        if name not in self._alias_warned:
+            self._alias_warned.add(name)
+            logger.warning(
+                "unilog backend 'mlflow': artifact %r has too many aliases for MLflow's "
+                "%d-character tag %r; the aliases of its oldest versions are left out of "
+                "that tag (%d now; more may be as versions are added), so other runs resolve "
+                "only the newest through MLflow; each version's %s and the local record "
+                "keep them all", name, MAX_TAG_VALUE, ARTIFACT_TAG + name, dropped,
+                ARTIFACT_JSON)
+        return text
 
     def download_artifact(self, name: str, alias: str, root: Path) -> Path | None:
         """``name:alias`` from this MLflow run, else from the experiment's other runs
@@ -428,12 +529,27 @@ class MLflowBackend(Backend):
             order_by=["attributes.start_time DESC"], max_results=100)
         for other in found:
             if other.info.run_id != self._run_id:
-                yield other.info.run_id, json.loads(other.data.tags[ARTIFACT_TAG + name])
+                index = self._alias_index(other.data.tags.get(ARTIFACT_TAG + name, ""),
+                                          other.info.run_id, name)
+                if index is not None:
+                    yield other.info.run_id, index
+
+    def _alias_index(self, value: str, run_id: str, name: str) -> dict[str, Any] | None:
+        """Run ``run_id``'s alias index of artifact ``name``; None, with one warning,
+        when the tag is not one (e.g. cut to MLflow's limit by an older unilog)."""
+        index = _parse_alias_index(value)
+        if index is None and (run_id, name) not in self._bad_index:
+            self._bad_index.add((run_id, name))
+            logger.warning("unilog backend 'mlflow': tag %r of MLflow run %s is not a valid "
+                           "alias index (cut or edited?); it is ignored, so aliases of "
+                           "artifact %r are not resolved from that run", ARTIFACT_TAG + name,
+                           run_id, name)
+        return index
 
     def _resolve(self, run_id: str, name: str, alias: str, index: dict) -> int | None:
         match = _VERSION.fullmatch(alias)
         if match is None:
-            return index.get("aliases", {}).get(alias)
+            return index["aliases"].get(alias)
         folders = {f.path for f in self._client.list_artifacts(run_id, name)}
         return int(match[1]) if f"{name}/{alias}" in folders else None
 
@@ -482,6 +598,71 @@ def is_remote(uri: str) -> bool:
     return scheme not in LOCAL_SCHEMES and len(scheme) != 1  # "c:" is a Windows drive
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """Hold ``<db>.lock`` (``flock``) for a SQLite store's database file: the first
+    processes to open a fresh store would otherwise run its alembic migrations at
+    once and corrupt it. No lock for other stores, or where ``fcntl`` is missing;
+    after ``STORE_LOCK_TIMEOUT`` seconds it goes on without (with a warning)."""
+    db = sqlite_path(uri) if urlparse(uri).scheme == "sqlite" else None
+    if db is None or fcntl is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as lock:
+        deadline = time.monotonic() + STORE_LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    logger.warning("unilog backend 'mlflow': %s.lock is still held after "
+                                   "%.0f s; opening the store without it", db,
+                                   STORE_LOCK_TIMEOUT)
+                    yield
+                    return
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _redact_uri(uri: str) -> str:
+    """``uri`` with its credentials replaced by ``***``: the password of
+    ``user:password@`` (a lone ``token@`` entirely) and the values of query
+    parameters named like a secret (``password``, ``token``, ``api_key``...)."""
+    try:
+        parts = urlsplit(uri)
+        netloc = parts.netloc
+    except ValueError:  # not a URL at all: show nothing of it
+        return "***"
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if has_password else f"***@{host}"
+
+    def hide(m: re.Match) -> str:
+        return f"{m[1]}{m[2]}=***" if _SECRET_PARAM.search(m[2]) else m[0]
+
+    query = _QUERY_PARAM.sub(hide, parts.query)
+    if netloc == parts.netloc and query == parts.query:
+        return uri
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _parse_alias_index(value: str) -> dict[str, Any] | None:
+    """``{"aliases": {alias: version}}`` from a tag's value, or None when it is not one."""
+    try:
+        aliases = json.loads(value)["aliases"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if isinstance(aliases, dict) and all(type(v) is int for v in aliases.values()):
+        return {"aliases": dict(aliases)}
+    return None
+
+
 def sqlite_path(uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (None for an in-memory one)."""
     path = uri[len("sqlite:///"):].split("?")[0] if uri.startswith("sqlite:///") else ""
@@ -527,8 +708,6 @@ def _run_tags(run: RunInfo) -> dict[str, str]:
         tags["unilog.group"] = run.group
     if run.notes:
         tags["mlflow.note.content"] = run.notes
-    for tag in run.tags:
-        tags[KEY_RULE.adapt(f"unilog.tag.{tag}")] = tag
     return tags
 
 
