@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import core
+from benchmarks import all_backends, core
 
 
 #: Benchmarks of single backends, each a module with ``run(quick) -> rows``.
-BACKEND_BENCHMARKS = ("tensorboard", "mlflow")
+BACKEND_BENCHMARKS = ("tensorboard", "mlflow", "neptune")
 
 
 def _backend_rows(name: str, quick: bool) -> list[tuple[str, str, str]]:
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = core.run_all(args.quick)
     for name in BACKEND_BENCHMARKS:
         rows.extend(_backend_rows(name, args.quick))
+    rows.extend(all_backends.run(args.quick))
     lines = [
         f"# unilog benchmarks ({'quick' if args.quick else 'full'})",
         "",

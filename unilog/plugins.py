@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "unilog_plugins.csv_backend",
     "unilog_plugins.tensorboard_backend",
     "unilog_plugins.mlflow_backend",
+    "unilog_plugins.neptune_backend",
 )
 #: The local record's plugin, which UNILOG_DISABLE_PLUGINS cannot block.
 LOCAL_RECORD_PLUGIN = "unilog_plugins.csv_backend"

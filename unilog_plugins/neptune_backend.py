@@ -1,0 +1,319 @@
+"""The Neptune backend: a unilog run as a Neptune run, through the ``neptune`` 1.x client.
+
+**The hosted Neptune service (app.neptune.ai) shut down on 2026-03-05** after the
+company's acquisition. This backend remains for what still works without it:
+offline runs (an operation log on disk, readable as JSON lines, and syncable with
+``neptune sync`` to any deployment that still exists), the in-memory ``debug``
+mode, and a self-hosted or otherwise remaining Neptune deployment reached with a
+project and an API token.
+
+Modes (decided at ``open``):
+
+- unilog ``mode="offline"``: Neptune's ``offline`` mode, no network, no login;
+- unilog ``mode="online"``: Neptune's ``async`` mode, which needs a deployment:
+  the ``project``/``api_token`` options or ``$NEPTUNE_PROJECT``/``$NEPTUNE_API_TOKEN``.
+  Without them Neptune raises at once (a forgotten offline mode fails fast; the
+  core reports it and the run goes on). ``$NEPTUNE_RETRIES_TIMEOUT`` and
+  ``$NEPTUNE_REQUEST_TIMEOUT`` (read by neptune at import) default to the
+  ``retries_timeout``/``request_timeout`` options, only where the user set none;
+- the ``sdk_mode`` option overrides both: ``"debug"`` (in memory; for tests: at
+  ``finish`` the Neptune run is left open in ``DEBUG_RUNS[<unilog run id>]`` so the
+  fetch API still works; stop it when done), ``"offline"``, ``"async"``, ``"sync"``.
+
+Files: neptune writes under ``$NEPTUNE_DATA_DIRECTORY`` (default ``./.neptune``,
+relative to the working directory). This backend sets that variable to
+``<run dir>/neptune`` only while the Neptune run is created (neptune reads it
+then), and only when the user has not set it; the working directory is never
+changed. The offline log is ``<run dir>/neptune/offline/run__<uuid>__.../data-1.log``.
+
+What goes where:
+
+- numbers: float series at the key (``run[key].extend(values, steps=)``, one call
+  per key per batch); steps must strictly increase per series, which unilog's
+  step contract gives. NaN and inf cannot be stored by Neptune: they are left
+  out with one warning (the local record keeps them);
+- ``Image``: image series at the key (PNG, caption as the image's description);
+  ``Text``: string series at the key (cut to Neptune's 1,000 characters);
+  ``Table``: a CSV file at ``<key>/step_<n>``; ``Histogram``: no Neptune type,
+  so the core keeps it as a file in the local record;
+- config: ``parameters/<a>/<b>`` (bool/int/float/str as such, anything else as
+  ``str(value)``); tags ``sys/tags``; notes ``sys/description``; name
+  ``sys/name``; group ``sys/group_tags``; ``unilog/run_id``, ``unilog/project``,
+  ``unilog/dir``;
+- ``run.summary``: ``summary/<key>`` (numbers as floats, others as JSON text);
+- artifacts: the files at ``artifacts/<name>/v<N>/files/<path>`` (an upload of the
+  run's content-addressed blob), ``.../type``, ``.../digest``, the unilog manifest
+  (type, aliases, metadata, files' sha256) as ``.../manifest`` (a JSON file), and
+  ``artifacts/<name>/aliases/<alias>`` = N;
+- the ending: ``sys/failed`` True for failed/killed, ``unilog/status``.
+
+Resume: in ``async``/``sync`` mode the Neptune run recorded in the manifest is
+continued (``with_id``). Offline and debug runs cannot be reopened by Neptune: a
+resumed unilog run gets a new Neptune run, with the same ``unilog/run_id``.
+Neptune's stdout/stderr/hardware/traceback capture and git info are off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import threading
+import warnings
+from typing import Any
+
+import unilog
+from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog.config import flatten_config
+
+logger = logging.getLogger("unilog")
+
+SDK_MODES = ("debug", "offline", "async", "sync")
+MAX_TEXT = 1000  # neptune's StringSeries limit; it warns and cuts longer values
+DATA_DIR_ENV = "NEPTUNE_DATA_DIRECTORY"
+#: Neptune's own namespaces: a metric there would overwrite the run's fields.
+RESERVED = frozenset({"sys", "source_code", "monitoring", "parameters", "unilog",
+                      "artifacts"})
+_ENV_LOCK = threading.Lock()  # NEPTUNE_DATA_DIRECTORY is process-wide: one init at a time
+
+
+class NeptuneKeyRule(KeyRule):
+    """Neptune paths split on ``/``: no empty segment, no leading/trailing ``/``;
+    a key whose first segment is one of Neptune's or this backend's namespaces
+    (``sys``, ``parameters``, ...) gets a leading ``_`` so it cannot overwrite them."""
+
+    def adapt(self, key: str) -> str:
+        """The key as a Neptune field path (pure and deterministic)."""
+        out = "/".join(p for p in key.split("/") if p) or "_"
+        return "_" + out if out.split("/")[0] in RESERVED else out
+
+
+class NeptuneBackend(Backend):
+    """Logs a unilog run to a Neptune run (offline, debug, or a remaining deployment)."""
+
+    name = "neptune"
+    capabilities = Capabilities(media=frozenset({"image", "text", "table"}),
+                                out_of_order_steps=False, key_rule=NeptuneKeyRule(),
+                                artifacts=True)
+    requires = ("neptune",)
+    extra = "neptune"
+    flush_interval = 5.0
+
+    def __init__(self, sdk_mode: str | None = None, project: str | None = None,
+                 api_token: str | None = None, retries_timeout: int = 30,
+                 request_timeout: int = 30, stop_timeout: float = 60.0, **options: Any):
+        super().__init__(**options)
+        if sdk_mode is not None and sdk_mode not in SDK_MODES:
+            raise unilog.ConfigError(f"neptune option sdk_mode must be one of {SDK_MODES}, "
+                                     f"not {sdk_mode!r}")
+        self.sdk_mode = sdk_mode
+        self.project = project
+        self.api_token = api_token
+        self.retries_timeout = retries_timeout
+        self.request_timeout = request_timeout
+        self.stop_timeout = stop_timeout
+        self.neptune_run: Any = None  # the SDK's Run (public: tests use debug's fetch API)
+        self._params: dict[str, Any] = {}  # parameters already sent
+        self._nonfinite_warned = False
+        self._last_step = 0
+
+    def open(self, run: RunInfo) -> dict[str, Any]:
+        """Create (or, online, continue) the Neptune run; returns its id and mode."""
+        mode = self.sdk_mode or ("offline" if run.mode == "offline" else "async")
+        self._last_step = max(0, run.start_step - 1)
+        if mode in ("async", "sync"):  # read by neptune at import: bound the retries
+            os.environ.setdefault("NEPTUNE_RETRIES_TIMEOUT", str(int(self.retries_timeout)))
+            os.environ.setdefault("NEPTUNE_REQUEST_TIMEOUT", str(int(self.request_timeout)))
+        self._sdk = _import_neptune()
+        previous = (run.previous.get(self.name) or {}).get("info") or {}
+        with_id = previous.get("id") if run.resumed and mode in ("async", "sync") else None
+        kwargs: dict[str, Any] = dict(
+            mode=mode, capture_stdout=False, capture_stderr=False,
+            capture_hardware_metrics=False, capture_traceback=False, git_ref=False,
+            source_files=[], fail_on_exception=False)
+        if mode in ("async", "sync"):
+            kwargs.update(project=self.project, api_token=self.api_token)
+        if with_id is None:
+            kwargs.update(name=run.name, description=run.notes or "", tags=list(run.tags))
+        with _data_directory(run.backend_dir(self.name)):
+            self.neptune_run = nrun = self._sdk.init_run(with_id, **kwargs)
+        if with_id is not None and run.tags:
+            nrun["sys/tags"].add(list(run.tags))
+        if run.group:
+            nrun["sys/group_tags"].add([run.group])
+        nrun["unilog/run_id"] = run.id
+        nrun["unilog/project"] = run.project
+        nrun["unilog/dir"] = str(run.dir)
+        self._mode, self._unilog_id = mode, run.id
+        self._id = nrun._id  # sys/id: the server's short id online, a uuid offline
+        info = {"id": self._id, "mode": mode}
+        if mode in ("async", "sync"):
+            with contextlib.suppress(Exception):
+                info["url"] = nrun.get_url()
+        if run.resumed and with_id is None:
+            logger.info("unilog backend 'neptune': Neptune cannot reopen a %s run; this "
+                        "resumed run is a new Neptune run with unilog/run_id=%s", mode, run.id)
+        return info
+
+    # -- rows -------------------------------------------------------------------
+
+    def log_rows(self, rows: list[Row]) -> None:
+        """Numbers batched per key (one ``extend`` each); media appended in order."""
+        series: dict[str, tuple[list[float], list[int], list[float]]] = {}
+        dropped = 0
+        for row in rows:
+            self._last_step = row.step
+            for key, value in row.values.items():
+                if isinstance(value, (int, float)):
+                    value = _as_float(value)
+                    if not math.isfinite(value):
+                        dropped += 1
+                        continue
+                    values, steps, times = series.setdefault(key, ([], [], []))
+                    values.append(value)
+                    steps.append(int(row.step))
+                    times.append(row.time)
+                else:
+                    self._log_media(key, value, row)
+        for key, (values, steps, times) in series.items():
+            self.neptune_run[key].extend(values, steps=steps, timestamps=times)
+        if dropped and not self._nonfinite_warned:
+            self._nonfinite_warned = True
+            logger.warning("unilog backend 'neptune': Neptune cannot store NaN or inf; such "
+                           "values are left out of Neptune (the local record keeps them)")
+
+    def _log_media(self, key: str, value: Any, row: Row) -> None:
+        kind = value.kind
+        if kind == "image":
+            image = self._sdk.File.from_content(value.png_bytes(), extension="png")
+            self.neptune_run[key].append(image, step=int(row.step), timestamp=row.time,
+                                         description=value.caption)
+        elif kind == "text":
+            text = value.text
+            if len(text) > MAX_TEXT:  # cut here: neptune would warn (an error under -W error)
+                text = text[: MAX_TEXT - 3] + "..."
+            self.neptune_run[key].append(text, step=int(row.step), timestamp=row.time)
+        elif kind == "table":
+            content = self._sdk.File.from_content(value.to_csv_text(), extension="csv")
+            self.neptune_run[f"{key}/step_{row.step}"].upload(content)
+
+    # -- config, summary --------------------------------------------------------------
+
+    def log_config(self, config: dict[str, Any]) -> None:
+        """``parameters/<flattened key>``; only values that changed are sent again."""
+        for key, value in flatten_config(config).items():
+            value = _param(value)
+            if self._params.get(key, _MISSING) != (type(value), value):  # 1 == True: typed
+                self._params[key] = (type(value), value)
+                path = "/".join(p for p in key.split("/") if p) or "_"
+                self.neptune_run[f"parameters/{path}"] = value
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        """``summary/<key>``: numbers as floats, anything else as JSON text."""
+        for key, value in summary.items():
+            path = "summary/" + ("/".join(p for p in str(key).split("/") if p) or "_")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and math.isfinite(_as_float(value)):
+                self.neptune_run[path] = _as_float(value)
+            else:
+                self.neptune_run[path] = json.dumps(value, default=str)
+
+    # -- artifacts -----------------------------------------------------------------
+
+    def log_artifact(self, artifact: Any) -> None:
+        """Each file uploaded from its blob, with type, digest, manifest and aliases."""
+        base = f"artifacts/{artifact.name}/v{artifact.version}"
+        File = self._sdk.File
+        for f in artifact.files:
+            ext = os.path.splitext(f.path)[1].lstrip(".") or None
+            self.neptune_run[f"{base}/files/{f.path}"].upload(
+                File.from_path(str(f.blob), extension=ext))
+        self.neptune_run[f"{base}/type"] = artifact.type
+        self.neptune_run[f"{base}/digest"] = artifact.digest
+        manifest = json.dumps(artifact.to_json(), indent=2, ensure_ascii=False, default=str)
+        self.neptune_run[f"{base}/manifest"].upload(File.from_content(manifest,
+                                                                      extension="json"))
+        for alias in artifact.aliases:
+            self.neptune_run[f"artifacts/{artifact.name}/aliases/{alias}"] = artifact.version
+
+    # -- end ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Make the queued operations durable on disk (offline: the operation log)."""
+        if self.neptune_run is not None and self._mode != "debug":
+            self.neptune_run.wait(disk_only=True)
+
+    def close(self, status: str, exit_code: int) -> None:
+        """Record the ending (``sys/failed``, ``unilog/status``) and stop the run."""
+        if self.neptune_run is None:
+            return
+        self.neptune_run["unilog/status"] = status
+        if status != "finished":
+            self.neptune_run["sys/failed"] = True
+        if self._mode == "debug":  # kept readable (fetch API) until the caller stops it
+            DEBUG_RUNS[self._unilog_id] = self.neptune_run
+            return
+        self.neptune_run.stop(seconds=self.stop_timeout)
+
+
+_MISSING = object()
+#: Debug-mode Neptune runs of finished unilog runs, by unilog run id: Neptune's fetch
+#: API works only until ``stop()``, so they are left open for the caller to read
+#: (``DEBUG_RUNS.pop(run.id).stop()`` when done).
+DEBUG_RUNS: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _data_directory(path: os.PathLike) -> Any:
+    """``$NEPTUNE_DATA_DIRECTORY`` set to ``path`` while a Neptune run is created
+    (neptune reads it then), unless the user set it; restored afterwards so the
+    user's own Neptune runs are not moved."""
+    with _ENV_LOCK:
+        if DATA_DIR_ENV in os.environ:
+            yield
+            return
+        os.environ[DATA_DIR_ENV] = str(path)
+        try:
+            yield
+        finally:
+            os.environ.pop(DATA_DIR_ENV, None)
+
+
+def _import_neptune() -> Any:
+    """``import neptune`` with the DeprecationWarnings of its dependencies (jsonschema's
+    RefResolver, via bravado) silenced, and nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"jsonschema\.RefResolver is deprecated",
+                                category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                module=r"(bravado|bravado_core|swagger_spec_validator)\b")
+        import neptune
+        from neptune.types import File
+    neptune.File = File  # one handle for both
+    return neptune
+
+
+def _param(value: Any) -> Any:
+    """A config value as Neptune stores it: bool/int/float/str, else ``str(value)``."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range
+        return math.copysign(math.inf, value)
+
+
+@unilog.hookimpl
+def unilog_register_backends(register):
+    """Register the Neptune backend."""
+    register(NeptuneBackend)
