@@ -40,7 +40,9 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "unilog_plugins.csv_backend",
     "unilog_plugins.tensorboard_backend",
     "unilog_plugins.mlflow_backend",
+    "unilog_plugins.wandb_backend",
     "unilog_plugins.neptune_backend",
+    "unilog_plugins.swanlab_backend",
 )
 #: The local record's plugin, which UNILOG_DISABLE_PLUGINS cannot block.
 LOCAL_RECORD_PLUGIN = "unilog_plugins.csv_backend"
