@@ -12,7 +12,7 @@ from benchmarks import all_backends, core
 
 
 #: Benchmarks of single backends, each a module with ``run(quick) -> rows``.
-BACKEND_BENCHMARKS = ("tensorboard", "mlflow", "neptune", "swanlab")
+BACKEND_BENCHMARKS = ("tensorboard", "mlflow", "wandb", "neptune", "swanlab")
 
 
 def _backend_rows(name: str, quick: bool) -> list[tuple[str, str, str]]:

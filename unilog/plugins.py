@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "unilog_plugins.csv_backend",
     "unilog_plugins.tensorboard_backend",
     "unilog_plugins.mlflow_backend",
+    "unilog_plugins.wandb_backend",
     "unilog_plugins.neptune_backend",
     "unilog_plugins.swanlab_backend",
 )
