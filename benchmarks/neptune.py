@@ -6,7 +6,6 @@ Import costs (~2.7 s for ``import neptune``) are paid before timing."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import statistics
@@ -14,34 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import unilog
+from benchmarks.common import fmt, through_unilog, values
 
 KEYS = ("loss", "acc", "lr", "grad_norm")
-
-
-def _values(i: int) -> dict[str, float]:
-    return {"loss": 1.0 / (i + 1), "acc": i / (i + 1), "lr": 1e-3 * 0.999 ** i, "grad_norm": 2.0}
-
-
-def through_unilog(steps: int, root: Path) -> tuple[float, float, int]:
-    """(seconds end to end, median caller-side µs of ``run.log``, rows Neptune missed)."""
-    samples = []
-    clock = time.perf_counter_ns
-    start = time.perf_counter()
-    run = unilog.init(project="bench", dir=root, mode="offline", backends=["neptune"])
-    gc.disable()
-    for i in range(steps):
-        values = _values(i)
-        before = clock()
-        run.log(values)
-        samples.append(clock() - before)
-    gc.enable()
-    report = run.finish(timeout=600)
-    elapsed = time.perf_counter() - start
-    nep = report["neptune"]
-    if nep["errors"] or nep["failed"]:
-        raise RuntimeError(f"the neptune backend failed: {nep}")
-    return elapsed, statistics.median(samples) / 1e3, nep["dropped"]
 
 
 def through_sdk(steps: int, data_dir: Path) -> float:
@@ -55,17 +29,12 @@ def through_sdk(steps: int, data_dir: Path) -> float:
                                capture_hardware_metrics=False, capture_traceback=False,
                                git_ref=False, source_files=[])
         for i in range(steps):
-            for key, value in _values(i).items():
+            for key, value in values(i).items():
                 run[key].append(value, step=i)
         run.stop()
         return time.perf_counter() - start
     finally:
         os.environ.pop("NEPTUNE_DATA_DIRECTORY", None)
-
-
-def _fmt(values: list[float], unit: str = "s", scale: float = 1.0, digits: int = 3) -> str:
-    med, lo, hi = statistics.median(values), min(values), max(values)
-    return f"{med * scale:.{digits}f} {unit} [{lo * scale:.{digits}f}-{hi * scale:.{digits}f}]"
 
 
 def run(quick: bool) -> list[tuple[str, str, str]]:
@@ -79,7 +48,7 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     logging.getLogger("neptune").setLevel(logging.WARNING)  # its per-run info lines
     ours, calls, direct, dropped = [], [], [], 0
     for rep in range(repeats):
-        elapsed, per_call, missed = through_unilog(steps, root / "unilog")
+        elapsed, per_call, missed = through_unilog("neptune", steps, root / "unilog")
         ours.append(elapsed)
         calls.append(per_call)
         dropped += missed
@@ -87,12 +56,12 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     med = statistics.median
     return [
         (f"Neptune (offline): unilog end to end, {steps:,} steps x 4 scalars (until finish)",
-         f"{_fmt(ours)}; {4 * steps / med(ours):,.0f} values/s; rows dropped: {dropped}",
+         f"{fmt(ours)}; {4 * steps / med(ours):,.0f} values/s; rows dropped: {dropped}",
          "0 dropped"),
         ("Neptune (offline): SDK directly, append per value per step, same values",
-         f"{_fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
+         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
         ("Neptune: run.log caller-side cost in that run (median per call)",
-         _fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
+         fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
     ]
 
 

@@ -6,40 +6,14 @@ costs are paid before timing; each SwanLab run writes under a temporary folder."
 
 from __future__ import annotations
 
-import gc
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import unilog
+from benchmarks.common import fmt, through_unilog, values
 
 KEYS = ("loss", "acc", "lr", "grad_norm")
-
-
-def _values(i: int) -> dict[str, float]:
-    return {"loss": 1.0 / (i + 1), "acc": i / (i + 1), "lr": 1e-3 * 0.999 ** i, "grad_norm": 2.0}
-
-
-def through_unilog(steps: int, root: Path) -> tuple[float, float, int]:
-    """(seconds end to end, median caller-side µs of ``run.log``, rows SwanLab missed)."""
-    samples = []
-    clock = time.perf_counter_ns
-    start = time.perf_counter()
-    run = unilog.init(project="bench", dir=root, backends=["swanlab"], mode="offline")
-    gc.disable()
-    for i in range(steps):
-        values = _values(i)
-        before = clock()
-        run.log(values)
-        samples.append(clock() - before)
-    gc.enable()
-    report = run.finish()
-    elapsed = time.perf_counter() - start
-    sw = report["swanlab"]
-    if sw["errors"] or sw["failed"]:
-        raise RuntimeError(f"the swanlab backend failed: {sw}")
-    return elapsed, statistics.median(samples) / 1e3, sw["dropped"]
 
 
 def through_sdk(steps: int, log_dir: Path) -> float:
@@ -54,14 +28,9 @@ def through_sdk(steps: int, log_dir: Path) -> float:
                                      git=False, monitor=False))
     run = swanlab.init(settings=settings, project="bench")
     for i in range(steps):
-        run.log(_values(i), step=i)
+        run.log(values(i), step=i)
     run.finish()
     return time.perf_counter() - start
-
-
-def _fmt(values: list[float], unit: str = "s", scale: float = 1.0, digits: int = 3) -> str:
-    med, lo, hi = statistics.median(values), min(values), max(values)
-    return f"{med * scale:.{digits}f} {unit} [{lo * scale:.{digits}f}-{hi * scale:.{digits}f}]"
 
 
 def run(quick: bool) -> list[tuple[str, str, str]]:
@@ -73,7 +42,7 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
 
     ours, calls, direct, dropped = [], [], [], 0
     for rep in range(repeats):
-        elapsed, per_call, missed = through_unilog(steps, root / "unilog")
+        elapsed, per_call, missed = through_unilog("swanlab", steps, root / "unilog")
         ours.append(elapsed)
         calls.append(per_call)
         dropped += missed
@@ -82,12 +51,12 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     med = statistics.median
     return [
         (f"SwanLab: unilog end to end, {steps:,} steps x 4 scalars, offline (until finish returns)",
-         f"{_fmt(ours)}; {values / med(ours):,.0f} values/s; rows dropped: {dropped}",
+         f"{fmt(ours)}; {values / med(ours):,.0f} values/s; rows dropped: {dropped}",
          "0 dropped"),
         ("SwanLab: SDK directly, run.log per step, same rows, offline",
-         f"{_fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
+         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
         ("SwanLab: run.log caller-side cost in that run (median per call)",
-         _fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
+         fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
     ]
 
 

@@ -7,42 +7,14 @@ value, what most users write by hand). Import costs are paid before timing."""
 
 from __future__ import annotations
 
-import gc
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import unilog
+from benchmarks.common import fmt, through_unilog, values
 
 KEYS = ("loss", "acc", "lr", "grad_norm")
-
-
-def _values(i: int) -> dict[str, float]:
-    return {"loss": 1.0 / (i + 1), "acc": i / (i + 1), "lr": 1e-3 * 0.999 ** i, "grad_norm": 2.0}
-
-
-def through_unilog(steps: int, root: Path) -> tuple[float, float, int]:
-    """(seconds end to end, median caller-side µs of ``run.log``, rows TensorBoard missed)."""
-    samples = []
-    clock = time.perf_counter_ns
-    start = time.perf_counter()
-    run = unilog.init(project="bench", dir=root, backends=["tensorboard"])
-    gc.disable()
-    for i in range(steps):
-        values = _values(i)
-        before = clock()
-        run.log(values)
-        samples.append(clock() - before)
-    gc.enable()
-    report = run.finish()
-    elapsed = time.perf_counter() - start
-    tb = report["tensorboard"]
-    if tb["errors"] or tb["failed"]:
-        raise RuntimeError(f"the tensorboard backend failed: {tb}")
-    # Rows beyond the queue bound while the worker lags are dropped (and counted):
-    # the figure says how many, so a fast result never hides a loss.
-    return elapsed, statistics.median(samples) / 1e3, tb["dropped"]
 
 
 def through_event_file_writer(steps: int, logdir: Path) -> float:
@@ -54,8 +26,8 @@ def through_event_file_writer(steps: int, logdir: Path) -> float:
     start = time.perf_counter()
     writer = EventFileWriter(str(logdir))
     for i in range(steps):
-        values = [Value(tag=k, simple_value=v) for k, v in _values(i).items()]
-        writer.add_event(Event(wall_time=time.time(), step=i, summary=Summary(value=values)))
+        tagged = [Value(tag=k, simple_value=v) for k, v in values(i).items()]
+        writer.add_event(Event(wall_time=time.time(), step=i, summary=Summary(value=tagged)))
     writer.close()
     return time.perf_counter() - start
 
@@ -67,7 +39,7 @@ def through_summary_writer(steps: int, logdir: Path) -> float:
     start = time.perf_counter()
     writer = SummaryWriter(str(logdir))
     for i in range(steps):
-        for key, value in _values(i).items():
+        for key, value in values(i).items():
             writer.add_scalar(key, value, i)
     writer.close()
     return time.perf_counter() - start
@@ -77,11 +49,6 @@ def _has_torch() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("torch") is not None
-
-
-def _fmt(values: list[float], unit: str = "s", scale: float = 1.0, digits: int = 3) -> str:
-    med, lo, hi = statistics.median(values), min(values), max(values)
-    return f"{med * scale:.{digits}f} {unit} [{lo * scale:.{digits}f}-{hi * scale:.{digits}f}]"
 
 
 def run(quick: bool) -> list[tuple[str, str, str]]:
@@ -101,7 +68,7 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
         import torch.utils.tensorboard  # noqa: F401
     ours, calls, direct, summary_writer, dropped = [], [], [], [], 0
     for rep in range(repeats):
-        elapsed, per_call, missed = through_unilog(steps, root / "unilog")
+        elapsed, per_call, missed = through_unilog("tensorboard", steps, root / "unilog")
         ours.append(elapsed)
         calls.append(per_call)
         dropped += missed
@@ -112,21 +79,21 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     med = statistics.median
     rows = [
         (f"TensorBoard: unilog end to end, {steps:,} steps x 4 scalars (until finish returns)",
-         f"{_fmt(ours)}; {values / med(ours):,.0f} values/s; rows dropped: {dropped}",
+         f"{fmt(ours)}; {values / med(ours):,.0f} values/s; rows dropped: {dropped}",
          "0 dropped"),
         ("TensorBoard: direct EventFileWriter, same records (one event per step)",
-         f"{_fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "-"),
+         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "-"),
     ]
     if torch:
         ratio = med(ours) / med(summary_writer)
         rows.append(("TensorBoard: torch SummaryWriter, add_scalar per value, same values",
-                     f"{_fmt(summary_writer)}; unilog / SummaryWriter {ratio:.2f}x",
+                     f"{fmt(summary_writer)}; unilog / SummaryWriter {ratio:.2f}x",
                      "unilog <= 1.5x"))
     else:
         rows.append(("TensorBoard: torch SummaryWriter", "skipped: torch is not installed",
                      "unilog <= 1.5x"))
     rows.append(("TensorBoard: run.log caller-side cost in that run (median per call)",
-                 _fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"))
+                 fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"))
     return rows
 
 

@@ -7,39 +7,13 @@ before timing."""
 
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import unilog
-
-
-def _values(i: int) -> dict[str, float]:
-    return {"loss": 1.0 / (i + 1), "acc": i / (i + 1), "lr": 1e-3 * 0.999 ** i, "grad_norm": 2.0}
-
-
-def through_unilog(steps: int, root: Path) -> tuple[float, float, int]:
-    """(seconds end to end, median caller-side µs of ``run.log``, rows wandb missed)."""
-    samples = []
-    clock = time.perf_counter_ns
-    start = time.perf_counter()
-    run = unilog.init(project="bench", dir=root, mode="offline", backends=["wandb"])
-    gc.disable()
-    for i in range(steps):
-        values = _values(i)
-        before = clock()
-        run.log(values)
-        samples.append(clock() - before)
-    gc.enable()
-    report = run.finish(timeout=600)
-    elapsed = time.perf_counter() - start
-    wb = report["wandb"]
-    if wb["errors"] or wb["failed"]:
-        raise RuntimeError(f"the wandb backend failed: {wb}")
-    return elapsed, statistics.median(samples) / 1e3, wb["dropped"]
+from benchmarks.common import fmt, through_unilog, values
 
 
 def through_sdk(steps: int, root: Path) -> float:
@@ -53,14 +27,9 @@ def through_sdk(steps: int, root: Path) -> float:
     run = wandb.init(project="bench", dir=str(root), mode="offline", reinit="create_new",
                      settings=wandb.Settings(**DEFAULT_SETTINGS))
     for i in range(steps):
-        run.log(_values(i), step=i)
+        run.log(values(i), step=i)
     run.finish()
     return time.perf_counter() - start
-
-
-def _fmt(values: list[float], unit: str = "s", scale: float = 1.0, digits: int = 3) -> str:
-    med, lo, hi = statistics.median(values), min(values), max(values)
-    return f"{med * scale:.{digits}f} {unit} [{lo * scale:.{digits}f}-{hi * scale:.{digits}f}]"
 
 
 def run(quick: bool) -> list[tuple[str, str, str]]:
@@ -72,7 +41,7 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     through_sdk(10, root / "warm-up")  # import wandb and start wandb-core, outside the timings
     ours, calls, direct, dropped = [], [], [], 0
     for rep in range(repeats):
-        elapsed, per_call, missed = through_unilog(steps, root / "unilog")
+        elapsed, per_call, missed = through_unilog("wandb", steps, root / "unilog")
         ours.append(elapsed)
         calls.append(per_call)
         dropped += missed
@@ -80,12 +49,12 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     med = statistics.median
     return [
         (f"wandb (offline): unilog end to end, {steps:,} steps x 4 scalars (until finish)",
-         f"{_fmt(ours)}; {4 * steps / med(ours):,.0f} values/s; rows dropped: {dropped}",
+         f"{fmt(ours)}; {4 * steps / med(ours):,.0f} values/s; rows dropped: {dropped}",
          "0 dropped"),
         ("wandb (offline): SDK directly, run.log per step, same values",
-         f"{_fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
+         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
         ("wandb: run.log caller-side cost in that run (median per call)",
-         _fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
+         fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
     ]
 
 

@@ -1,0 +1,49 @@
+"""What the single-backend benchmarks share: the values logged, the timed run
+through unilog, and how a figure is printed."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from pathlib import Path
+
+import unilog
+
+
+def values(i: int) -> dict[str, float]:
+    """The 4 scalars of step ``i``, the same in every benchmark and direct baseline."""
+    return {"loss": 1.0 / (i + 1), "acc": i / (i + 1), "lr": 1e-3 * 0.999 ** i, "grad_norm": 2.0}
+
+
+def through_unilog(backend: str, steps: int, root: Path) -> tuple[float, float, int]:
+    """Log ``steps`` steps offline through ``backend`` (beside the CSV record).
+
+    Returns (seconds from ``init`` until ``finish`` returns, median caller-side
+    µs of ``run.log``, rows the backend dropped). Dropped rows are counted, not
+    hidden, so a fast result never hides a loss; an error fails the benchmark.
+    """
+    samples = []
+    clock = time.perf_counter_ns
+    start = time.perf_counter()
+    run = unilog.init(project="bench", dir=root, backends=[backend], mode="offline")
+    gc.disable()
+    try:
+        for i in range(steps):
+            step_values = values(i)
+            before = clock()
+            run.log(step_values)
+            samples.append(clock() - before)
+    finally:
+        gc.enable()
+    report = run.finish(timeout=600)[backend]
+    elapsed = time.perf_counter() - start
+    if report["errors"] or report["failed"]:
+        raise RuntimeError(f"the {backend} backend failed: {report}")
+    return elapsed, statistics.median(samples) / 1e3, report["dropped"]
+
+
+def fmt(samples: list[float], unit: str = "s", scale: float = 1.0, digits: int = 3) -> str:
+    """``median unit [min-max]``."""
+    med, lo, hi = statistics.median(samples), min(samples), max(samples)
+    return f"{med * scale:.{digits}f} {unit} [{lo * scale:.{digits}f}-{hi * scale:.{digits}f}]"
