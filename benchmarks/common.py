@@ -7,6 +7,7 @@ import gc
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 import unilog
 
@@ -47,3 +48,28 @@ def fmt(samples: list[float], unit: str = "s", scale: float = 1.0, digits: int =
     """``median unit [min-max]``."""
     med, lo, hi = statistics.median(samples), min(samples), max(samples)
     return f"{med * scale:.{digits}f} {unit} [{lo * scale:.{digits}f}-{hi * scale:.{digits}f}]"
+
+
+def compare_with_sdk(backend: str, label: str, direct_label: str,
+                     through_sdk: Callable[[int, Path], float], steps: int, repeats: int,
+                     root: Path) -> list[tuple[str, str, str]]:
+    """unilog through ``backend`` against ``through_sdk(steps, folder)`` (the same
+    values with the SDK called directly, once per step), alternated ``repeats``
+    times; rows of (figure, measured, target)."""
+    ours, calls, direct, dropped = [], [], [], 0
+    for rep in range(repeats):
+        elapsed, per_call, missed = through_unilog(backend, steps, root / "unilog")
+        ours.append(elapsed)
+        calls.append(per_call)
+        dropped += missed
+        direct.append(through_sdk(steps, root / f"direct-{rep}"))
+    med = statistics.median
+    return [
+        (f"{label}: unilog end to end, {steps:,} steps x 4 scalars, offline (until finish)",
+         f"{fmt(ours)}; {4 * steps / med(ours):,.0f} values/s; rows dropped: {dropped}",
+         "0 dropped"),
+        (f"{label}: {direct_label}",
+         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
+        (f"{label}: run.log caller-side cost in that run (median per call)",
+         fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
+    ]

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import fmt, through_unilog, values
+from benchmarks.common import compare_with_sdk, values
 
 KEYS = ("loss", "acc", "lr", "grad_norm")
 
@@ -46,23 +45,8 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
 
     _import_neptune()  # the import, outside every timing
     logging.getLogger("neptune").setLevel(logging.WARNING)  # its per-run info lines
-    ours, calls, direct, dropped = [], [], [], 0
-    for rep in range(repeats):
-        elapsed, per_call, missed = through_unilog("neptune", steps, root / "unilog")
-        ours.append(elapsed)
-        calls.append(per_call)
-        dropped += missed
-        direct.append(through_sdk(steps, root / f"direct-{rep}"))
-    med = statistics.median
-    return [
-        (f"Neptune (offline): unilog end to end, {steps:,} steps x 4 scalars (until finish)",
-         f"{fmt(ours)}; {4 * steps / med(ours):,.0f} values/s; rows dropped: {dropped}",
-         "0 dropped"),
-        ("Neptune (offline): SDK directly, append per value per step, same values",
-         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
-        ("Neptune: run.log caller-side cost in that run (median per call)",
-         fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
-    ]
+    return compare_with_sdk("neptune", "Neptune", "SDK directly, append per value per step, same values", through_sdk, steps, repeats,
+                            root)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ costs are paid before timing; each SwanLab run writes under a temporary folder."
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import fmt, through_unilog, values
+from benchmarks.common import compare_with_sdk, values
 
 KEYS = ("loss", "acc", "lr", "grad_norm")
 
@@ -40,24 +39,8 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     root = Path(tempfile.mkdtemp(prefix="unilog-bench-swanlab-"))
     import swanlab  # noqa: F401  (the import, ~0.6 s, is paid once outside the timings)
 
-    ours, calls, direct, dropped = [], [], [], 0
-    for rep in range(repeats):
-        elapsed, per_call, missed = through_unilog("swanlab", steps, root / "unilog")
-        ours.append(elapsed)
-        calls.append(per_call)
-        dropped += missed
-        direct.append(through_sdk(steps, root / f"sdk-{rep}"))
-    values = 4 * steps
-    med = statistics.median
-    return [
-        (f"SwanLab: unilog end to end, {steps:,} steps x 4 scalars, offline (until finish returns)",
-         f"{fmt(ours)}; {values / med(ours):,.0f} values/s; rows dropped: {dropped}",
-         "0 dropped"),
-        ("SwanLab: SDK directly, run.log per step, same rows, offline",
-         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
-        ("SwanLab: run.log caller-side cost in that run (median per call)",
-         fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
-    ]
+    return compare_with_sdk("swanlab", "SwanLab", "SDK directly, run.log per step, same rows", through_sdk, steps, repeats,
+                            root)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ before timing."""
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import fmt, through_unilog, values
+from benchmarks.common import compare_with_sdk, values
 
 
 def through_sdk(steps: int, root: Path) -> float:
@@ -39,23 +38,8 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     root = Path(tempfile.mkdtemp(prefix="unilog-bench-wandb-"))
     os.environ.setdefault("WANDB_ERROR_REPORTING", "false")  # as the backend does offline
     through_sdk(10, root / "warm-up")  # import wandb and start wandb-core, outside the timings
-    ours, calls, direct, dropped = [], [], [], 0
-    for rep in range(repeats):
-        elapsed, per_call, missed = through_unilog("wandb", steps, root / "unilog")
-        ours.append(elapsed)
-        calls.append(per_call)
-        dropped += missed
-        direct.append(through_sdk(steps, root / f"direct-{rep}"))
-    med = statistics.median
-    return [
-        (f"wandb (offline): unilog end to end, {steps:,} steps x 4 scalars (until finish)",
-         f"{fmt(ours)}; {4 * steps / med(ours):,.0f} values/s; rows dropped: {dropped}",
-         "0 dropped"),
-        ("wandb (offline): SDK directly, run.log per step, same values",
-         f"{fmt(direct)}; unilog / direct {med(ours) / med(direct):.2f}x", "unilog <= 1.5x"),
-        ("wandb: run.log caller-side cost in that run (median per call)",
-         fmt([c / 1e6 for c in calls], "us", 1e6, 2), "<= 10 us"),
-    ]
+    return compare_with_sdk("wandb", "wandb", "SDK directly, run.log per step, same values", through_sdk, steps, repeats,
+                            root)
 
 
 if __name__ == "__main__":
