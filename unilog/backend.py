@@ -16,10 +16,11 @@ are resolved to Python numbers, and steps never go backwards unless it declared
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 if TYPE_CHECKING:
     from unilog.artifacts import Artifact
@@ -188,6 +189,26 @@ class Backend:
         another machine to a shared tracking server.
         """
         return None
+
+    def convert_media(self, convert: Callable[[Any], Any], key: str, step: int, media: Any,
+                      fallback: Callable[[BaseException], Any] = lambda exc: None) -> Any:
+        """``convert(media)``; if it raises, ``fallback(exc)`` (None by default).
+
+        A media value that cannot be converted costs only itself, never its row
+        or batch. The failure is logged once per media kind and error type.
+        """
+        try:
+            return convert(media)
+        except Exception as exc:
+            seen = self.__dict__.setdefault("_media_failures", set())
+            kind = getattr(media, "kind", type(media).__name__)
+            if (kind, type(exc)) not in seen:
+                seen.add((kind, type(exc)))
+                logging.getLogger("unilog").warning(
+                    "unilog backend %r could not save %s value %r at step %d: %s: %s (warned "
+                    "once per kind and error)", self.name, kind, key, step,
+                    type(exc).__name__, exc)
+            return fallback(exc)
 
     def flush(self) -> None:
         """Push anything buffered to durable storage."""

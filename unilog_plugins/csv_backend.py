@@ -85,7 +85,6 @@ class CSVBackend(Backend):
         self._last: dict[str, Any] = {}
         self._summary: dict[str, Any] = {}
         self._escaped_keys: dict[str, str] = {}
-        self._media_errors: set[type] = set()
         summary_path = self.dir / "summary.json"
         if run.resumed and summary_path.exists():
             self._last = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -110,17 +109,11 @@ class CSVBackend(Backend):
 
     def _media_cell(self, key: str, step: int, media: Any) -> str:
         """The cell for a media value; a value that cannot be saved costs only its own cell."""
-        try:
-            if isinstance(media, unilog.Text):
-                return escape(media.text)
-            return self._save_media(key, step, media)
-        except Exception as exc:
-            if type(exc) not in self._media_errors:
-                self._media_errors.add(type(exc))
-                logger.warning("the local record could not save %s value %r at step %d: "
-                               "%s: %s", getattr(media, "kind", "?"), key, step,
-                               type(exc).__name__, exc)
-            return f"<unsaved {getattr(media, 'kind', 'value')}: {type(exc).__name__}>"
+        if isinstance(media, unilog.Text):
+            return escape(media.text)
+        return self.convert_media(
+            lambda m: self._save_media(key, step, m), key, step, media,
+            fallback=lambda exc: f"<unsaved {media.kind}: {type(exc).__name__}>")
 
     def _save_media(self, key: str, step: int, media: Any) -> str:
         stem = media_stem(key, step)

@@ -201,7 +201,7 @@ class SwanLabBackend(Backend):
                 if kind is float or kind is int:
                     data[key] = value
                 else:
-                    media = self._media(key, row.step, value)
+                    media = self.convert_media(self._media, key, row.step, value)
                     if media is not None:
                         data[key] = media
             if data:
@@ -209,21 +209,16 @@ class SwanLabBackend(Backend):
             if row.step > self._step:
                 self._step = row.step
 
-    def _media(self, key: str, step: int, value: Any) -> Any:
-        """The SwanLab object for a media value; one that fails costs only itself."""
-        try:
-            if isinstance(value, unilog.Image):
-                pixels = value.to_uint8()
-                if pixels.ndim == 3 and pixels.shape[2] == 1:
-                    pixels = pixels[:, :, 0]
-                return self._swanlab.Image(pixels, caption=value.caption)
-            if isinstance(value, unilog.Text):
-                return self._swanlab.Text(value.text)
-            raise TypeError(f"unsupported value {type(value).__name__}")
-        except Exception as exc:
-            logger.warning("swanlab could not log %r at step %d (the local record has it): "
-                           "%s: %s", key, step, type(exc).__name__, exc)
-            return None
+    def _media(self, value: Any) -> Any:
+        """The SwanLab object for a media value (called through ``convert_media``)."""
+        if isinstance(value, unilog.Image):
+            pixels = value.to_uint8()
+            if pixels.ndim == 3 and pixels.shape[2] == 1:
+                pixels = pixels[:, :, 0]
+            return self._swanlab.Image(pixels, caption=value.caption)
+        if isinstance(value, unilog.Text):
+            return self._swanlab.Text(value.text)
+        raise TypeError(f"unsupported value {type(value).__name__}")
 
     # -- config, summary, artifacts -------------------------------------------------
 

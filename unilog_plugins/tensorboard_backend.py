@@ -152,7 +152,6 @@ class TensorBoardBackend(Backend):
         self._metrics: dict[str, float] = {}
         self._hparams_dirty = False
         self._last_config: str | None = None
-        self._media_errors: set[tuple[str, type]] = set()
         self._text_meta = self._pb.Metadata(plugin_data=self._pb.Metadata.PluginData(
             plugin_name="text", content=self._pb.text_data.TextPluginData(
                 version=0).SerializeToString()))
@@ -208,7 +207,8 @@ class TensorBoardBackend(Backend):
                 elif kind is int:
                     values.append(Value(tag=key, simple_value=_scalar(value)))
                 else:
-                    media = self._media_value(key, row.step, value)
+                    media = self.convert_media(lambda m, k=key: self._media_value(k, m),
+                                               key, row.step, value)
                     if media is not None:
                         values.append(media)
             if row.step > self._step:
@@ -216,26 +216,17 @@ class TensorBoardBackend(Backend):
             if values:
                 add(Event(wall_time=row.time, step=row.step, summary=Summary(value=values)))
 
-    def _media_value(self, key: str, step: int, media: Any) -> Any:
-        """The summary value of a media object; a value that cannot be converted
-        costs only itself (warned once per kind and error), never the batch."""
-        try:
-            if isinstance(media, unilog.Image):
-                return self._image_value(key, media)
-            if isinstance(media, unilog.Histogram):
-                return self._pb.Value(tag=key, histo=self._histogram(media))
-            if isinstance(media, unilog.Text):
-                return self._text_value(key, media.text)
-            if isinstance(media, unilog.Table):
-                return self._text_value(key, media.to_markdown())
-            raise TypeError(f"unsupported value {type(media).__name__}")
-        except Exception as exc:
-            kind = getattr(media, "kind", type(media).__name__)
-            if (kind, type(exc)) not in self._media_errors:
-                self._media_errors.add((kind, type(exc)))
-                logger.warning("tensorboard could not write %s value %r at step %d (the local "
-                               "record has it): %s: %s", kind, key, step, type(exc).__name__, exc)
-            return None
+    def _media_value(self, key: str, media: Any) -> Any:
+        """The summary value of a media object (called through ``convert_media``)."""
+        if isinstance(media, unilog.Image):
+            return self._image_value(key, media)
+        if isinstance(media, unilog.Histogram):
+            return self._pb.Value(tag=key, histo=self._histogram(media))
+        if isinstance(media, unilog.Text):
+            return self._text_value(key, media.text)
+        if isinstance(media, unilog.Table):
+            return self._text_value(key, media.to_markdown())
+        raise TypeError(f"unsupported value {type(media).__name__}")
 
     def _image_value(self, key: str, image: Any) -> Any:
         png = image.png_bytes()

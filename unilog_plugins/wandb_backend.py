@@ -114,7 +114,6 @@ class WandbBackend(Backend):
         self.settings = dict(settings or {})
         self._config: dict[str, Any] = {}  # what wandb's config holds, by top-level key
         self._summary_owner: dict[str, str] = {}
-        self._media_errors: set[tuple[str, type]] = set()
 
     # -- open ---------------------------------------------------------------------
 
@@ -190,25 +189,13 @@ class WandbBackend(Backend):
                 if kind is float or kind is int:
                     values[key] = value
                 else:
-                    converted = self._media(key, row.step, value)
+                    converted = self.convert_media(lambda m: _convert(self._wandb, m),
+                                                   key, row.step, value)
                     if converted is not None:
                         values[key] = converted
             if values:
                 values["_timestamp"] = row.time  # a user's own _timestamp is _timestamp_
                 log(values, step=row.step, commit=True)
-
-    def _media(self, key: str, step: int, media: Any) -> Any:
-        """The wandb value of a media object; one that cannot be converted costs
-        only itself (warned once per kind and error), never the row."""
-        try:
-            return _convert(self._wandb, media)
-        except Exception as exc:
-            kind = getattr(media, "kind", type(media).__name__)
-            if (kind, type(exc)) not in self._media_errors:
-                self._media_errors.add((kind, type(exc)))
-                logger.warning("wandb could not take %s value %r at step %d (the local record "
-                               "has it): %s: %s", kind, key, step, type(exc).__name__, exc)
-            return None
 
     # -- config, summary, artifacts ---------------------------------------------------
 
