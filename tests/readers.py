@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unilog.config import flatten_config
+
+
+def flat_config(config: dict) -> dict[str, str]:
+    """A nested config as the readers compare it: ``{"a/b": str(value)}``."""
+    return {key: str(value) for key, value in flatten_config(config).items()}
+
 
 def read_tensorboard(run_dir: Path) -> dict:
     """{"config": {flat key: str(value)}, "series": {key: [(step, float)]}, "artifacts": {"name:vN": {relpath: sha256}}, "tags": set[str]} from the event files under run_dir/"tensorboard"."""
@@ -30,15 +37,6 @@ def read_tensorboard(run_dir: Path) -> dict:
         return [[s.decode("utf-8") for s in e.tensor_proto.string_val]
                 for e in acc.Tensors(tag + suffix)]
 
-    def flat(data: dict, prefix: str = "") -> dict:
-        out = {}
-        for key, value in data.items():
-            if isinstance(value, dict):
-                out.update(flat(value, f"{prefix}{key}/"))
-            else:
-                out[f"{prefix}{key}"] = str(value)
-        return out
-
     configs = strings("config")  # one event per change: the last is the config
     artifacts = {}
     for tag in tags["tensors"]:
@@ -48,7 +46,7 @@ def read_tensorboard(run_dir: Path) -> dict:
                 artifacts[f"{record['name']}:v{record['version']}"] = {
                     f["path"]: f["sha256"] for f in record["files"]}
     return {
-        "config": flat(json.loads(configs[-1][0])) if configs else {},
+        "config": flat_config(json.loads(configs[-1][0])) if configs else {},
         # summary/<key> scalars are run.summary values, not logged series
         "series": {tag: [(e.step, e.value) for e in acc.Scalars(tag)]
                    for tag in tags["scalars"] if not tag.startswith("summary/")},

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .readers import flat_config
+
 
 def swanlab_run_folders(run_dir: Path) -> list[Path]:
     """SwanLab's run folders under the unilog run (one per session; a resume adds one), oldest first."""
@@ -39,21 +41,12 @@ def read_swanlab(run_dir: Path) -> dict:
 
     import yaml
 
-    def flat(data: dict, prefix: str = "") -> dict:
-        out = {}
-        for key, value in data.items():
-            if isinstance(value, dict):
-                out.update(flat(value, f"{prefix}{key}/"))
-            else:
-                out[f"{prefix}{key}"] = str(value)
-        return out
-
     config, series, artifacts, tags = {}, {}, {}, set()
     for folder in swanlab_run_folders(run_dir):
         config_file = folder / "files" / "config.yaml"
         if config_file.is_file():
             saved = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-            config = flat({key: entry["value"] for key, entry in saved.items()})
+            config = flat_config({key: entry["value"] for key, entry in saved.items()})
         for record in swanlab_records(folder):
             kind = record.WhichOneof("record_type")
             if kind == "start":

@@ -14,6 +14,8 @@ import json
 import struct
 from pathlib import Path
 
+from .readers import flat_config
+
 WANDB_KEYS = ("_step", "_runtime", "_timestamp", "_wandb")  # written by wandb itself
 
 
@@ -51,13 +53,6 @@ def _nest(items) -> dict:
     return out
 
 
-def _flat(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        out.update(_flat(value, f"{prefix}{key}/") if isinstance(value, dict)
-                   else {f"{prefix}{key}": str(value)})
-    return out
-
 
 def read_wandb(run_dir: Path) -> dict:
     """{"config": {flat key: str(value)}, "series": {key: [(step, float)]}, "artifacts": {"name:vN": {relpath: sha256}}, "tags": set[str]}, plus "history" (rows), "summary", "exit_code" and "raw_artifacts", from the offline runs in run_dir/"wandb" (a resume adds one), oldest first."""
@@ -88,7 +83,7 @@ def read_wandb(run_dir: Path) -> dict:
         elif kind == "exit":
             out["exit_code"] = record.exit.exit_code
     out["config"].pop("_wandb", None)
-    out["config"] = _flat(out["config"])
+    out["config"] = flat_config(out["config"])
     out["series"] = {}
     for row in out["history"]:
         for key, value in row.items():

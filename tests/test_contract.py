@@ -18,6 +18,8 @@ import pytest
 import unilog
 import unilog.plugins
 
+from .readers import flat_config
+
 STEPS = 120
 CONFIG = {"lr": 0.001, "optim": {"name": "adam", "betas": [0.9, 0.999]}, "epochs": 3,
           "api_key": "contract-secret-do-not-store"}
@@ -28,22 +30,12 @@ def read_csv(run_dir: Path) -> dict:
     data = unilog.read_run(run_dir)
     keys = dict.fromkeys(k for _, _, k, _ in data.history)
     return {
-        "config": _flat(data.config),
+        "config": flat_config(data.config),
         "series": {k: [(s, float(v)) for s, v in data.series(k) if isinstance(v, (int, float))]
                    for k in keys},
         "artifacts": {a.ref: {f.path: f.sha256 for f in a.files} for a in data.artifacts},
         "tags": set(data.manifest["tags"]),
     }
-
-
-def _flat(config: dict, prefix: str = "") -> dict[str, str]:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = str(value)
-    return out
 
 
 #: Each backend's reader: a function, or "module:function" under tests/.
