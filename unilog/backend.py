@@ -17,6 +17,7 @@ are resolved to Python numbers, and steps never go backwards unless it declared
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,17 @@ class RunInfo:
     def backend_dir(self, name: str) -> Path:
         """A folder under the run directory for a backend's own files (created)."""
         path = self.dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def expand_dir(self, template: str | os.PathLike) -> Path:
+        """A folder option given by the user, with ``{project}``, ``{name}`` and
+        ``{id}`` replaced by this run's and ``~`` expanded (created)."""
+        text = os.fspath(template)
+        for placeholder, value in (("{project}", self.project), ("{name}", self.name),
+                                   ("{id}", self.id)):
+            text = text.replace(placeholder, value)
+        path = Path(text).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         return path
 

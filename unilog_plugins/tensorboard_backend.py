@@ -161,12 +161,7 @@ class TensorBoardBackend(Backend):
     def _resolve_logdir(self, run: RunInfo) -> Path:
         if self.logdir_option is None:
             return run.backend_dir("tensorboard")
-        text = os.fspath(self.logdir_option)
-        for field, value in (("{project}", run.project), ("{name}", run.name), ("{id}", run.id)):
-            text = text.replace(field, value)
-        path = Path(text).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return run.expand_dir(self.logdir_option)
 
     def _write_run_fields(self, run: RunInfo) -> None:
         values = [self._text_value(f"run/{field}", value)

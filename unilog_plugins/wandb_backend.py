@@ -168,12 +168,7 @@ class WandbBackend(Backend):
     def _root(self, run: RunInfo) -> Path:
         if self.dir is None:
             return Path(run.dir)
-        text = os.fspath(self.dir)
-        for field, value in (("{project}", run.project), ("{name}", run.name), ("{id}", run.id)):
-            text = text.replace(field, value)
-        path = Path(text).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return run.expand_dir(self.dir)
 
     # -- rows ---------------------------------------------------------------------
 
