@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,20 +18,97 @@ from unilog.testing import SECRET, check_backend
 from .conftest import REPO, subprocess_env
 
 
+#: scikit-learn's digits: 1,797 images, 20% held out for validation (examples/digits.py).
+DIGITS_TRAIN, DIGITS_VAL = 1797 - 359, 359
+
+
+def run_example(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python <args>`` in a child with the repo on its path; fails the test on a non-zero exit."""
+    proc = subprocess.run([sys.executable, *args], env=subprocess_env(), capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def only_run_dir(root: Path) -> Path:
+    """The one run directory under ``root``; fails when there are none or several."""
+    manifests = list(root.rglob("run.json"))
+    assert len(manifests) == 1, manifests
+    return manifests[0].parent
+
+
+def image_captions(run_dir: Path) -> dict[str, str]:
+    """``{image tag: caption}`` from the run's TensorBoard events (the local record keeps
+    only the PNG; the caption travels with each backend's own image type)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    return {tag: acc.SummaryMetadata(tag).summary_description for tag in acc.Tags()["images"]}
+
+
 @pytest.mark.slow
-def test_example_training_logs_everything(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "examples" / "train.py"), "--epochs", "2",
-                           "--dir", str(tmp_path)], env=subprocess_env(), capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    run_dir = next(tmp_path.glob("examples/*/run.json")).parent
+def test_digits_example_logs_everything_and_reloads_the_best_checkpoint(tmp_path):
+    proc = run_example([str(REPO / "examples" / "train.py"), "--epochs", "2",
+                        "--samples-every", "1", "--hist-every", "10", "--dir", str(tmp_path)])
+    run_dir = only_run_dir(tmp_path)
+    assert f"tensorboard --logdir {run_dir / 'tensorboard'}" in proc.stdout
+    assert "mlflow ui --backend-store-uri sqlite:" in proc.stdout
     data = unilog.read_run(run_dir)
     assert data.status == "finished"
+    assert set(data.manifest["backends"]) == {"csv", "tensorboard", "mlflow"}
+    assert data.config["optim"] == {"name": "adam", "lr": 3e-3}
+    assert data.config["runtime"] == {"device": "cpu", "world_size": 1}
     metrics = data.metrics
-    assert {"train/loss", "train/acc", "val/acc", "weights/layer0", "val/surface"} <= set(metrics)
-    assert metrics["train/loss"].notna().sum() == 2 * 32  # 4000 samples / 128 per batch
-    assert (run_dir / metrics["val/surface"].dropna().iloc[0]).read_bytes()[:4] == b"\x89PNG"
-    assert [a.name for a in data.artifacts][0] == "model"
+    steps = math.ceil(DIGITS_TRAIN / 64)
+    assert metrics["train/loss"].notna().sum() == metrics["train/acc"].notna().sum() == 2 * steps
+    assert metrics["epoch"].dropna().tolist() == [0, 1]
+    assert metrics["val/acc"].notna().sum() == 2 and metrics["val/acc"].max() > 0.5
+    assert metrics["val/loss"].notna().sum() == 2
+
+    # Sample predictions: eight PNGs per epoch, captioned, and a table of the same.
+    for i in range(8):
+        images = metrics[f"val/samples/{i}"].dropna()
+        assert len(images) == 2
+        assert (run_dir / images.iloc[0]).read_bytes()[:4] == b"\x89PNG"
+    captions = image_captions(run_dir)
+    assert len(captions) == 8
+    assert all(re.fullmatch(r"pred \d / true \d", c) for c in captions.values()), captions
+    table = (run_dir / metrics["val/predictions"].dropna().iloc[-1]).read_text().splitlines()
+    assert table[0] == "sample,pred,true,correct" and len(table) == 9
+
+    # Weight histograms of each layer every 10 steps (2 * 23 steps: 0, 10, 20, 30, 40).
+    for layer in ("conv1", "conv2", "fc"):
+        hists = metrics[f"weights/{layer}"].dropna()
+        assert len(hists) == 5
+        assert sum(json.loads((run_dir / hists.iloc[-1]).read_text())["counts"]) > 0
+
+    best = max(metrics["val/acc"].dropna())
+    models = [a for a in data.artifacts if a.name == "model"]
+    assert models and all(a.type == "model" for a in models)
+    (best_model,) = [a for a in models if "best" in a.aliases]
+    assert best_model.metadata["val_acc"] == pytest.approx(best)
+    assert [f.path for f in best_model.files] == ["model.pt"]
+    assert data.summary["best_val_acc"] == pytest.approx(best)
+    assert data.summary["reloaded_val_acc"] == pytest.approx(data.summary["best_val_acc"])
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_gloo_processes_logs_one_complete_run(tmp_path):
+    proc = run_example(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        str(REPO / "examples" / "train.py"), "--epochs", "2", "--backends",
+                        "csv", "--dir", str(tmp_path)])
+    run_dir = only_run_dir(tmp_path)  # rank 1's run was disabled: no second directory
+    assert proc.stdout.count("logged to") == 1
+    data = unilog.read_run(run_dir)
+    assert data.status == "finished"
+    assert data.config["runtime"] == {"device": "cpu", "world_size": 2}
+    # Each rank trains on half the data; only rank 0's steps are logged, once each.
+    steps = math.ceil(DIGITS_TRAIN // 2 / 64)
+    assert data.metrics["train/loss"].notna().sum() == 2 * steps
+    assert [step for step, _ in data.series("train/loss")] == sorted(
+        {step for step, _ in data.series("train/loss")})
+    assert data.metrics["val/acc"].notna().sum() == 2
     assert data.summary["reloaded_val_acc"] == pytest.approx(data.summary["best_val_acc"])
 
 
