@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unilog.config import to_plain
 from unilog.errors import ConfigError
 from unilog.plugins import get_backend_class
 
@@ -85,6 +86,7 @@ def parse_backends(backends: Any) -> list[tuple[str, dict[str, Any]]]:
     ``{"wandb": {...}, "csv": {}}``, a comma-separated string, or None (then
     ``$UNILOG_BACKENDS``, then ``["csv"]``).
     """
+    backends = plain_nodes(backends)
     if backends is None:
         backends = os.environ.get("UNILOG_BACKENDS") or [LOCAL_RECORD]
     if isinstance(backends, str):
@@ -98,6 +100,26 @@ def parse_backends(backends: Any) -> list[tuple[str, dict[str, Any]]]:
     if duplicates:
         raise ConfigError(f"backend {duplicates[0]!r} is listed twice; list each backend once")
     return items
+
+
+def plain_nodes(value: Any) -> Any:
+    """``value`` with every OmegaConf node in it (``DictConfig``, ``ListConfig``, also
+    inside plain dicts, lists and tuples) turned into resolved plain dicts and lists.
+
+    Backends get their options as the plain types they check for, whether the
+    settings came from code or from a Hydra config (``unilog.init(**cfg.logger)``).
+    Other values are left as they are (a backend option may be any object), and
+    omegaconf is never imported: a node is recognised by its type's module.
+    """
+    if type(value).__module__.startswith("omegaconf"):
+        return to_plain(value)
+    if isinstance(value, dict):
+        return {key: plain_nodes(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_nodes(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(plain_nodes(item) for item in value)
+    return value
 
 
 def _parse_entry(entry: Any) -> tuple[str, dict[str, Any]]:
