@@ -197,6 +197,11 @@ class Run:
     # -- logging ----------------------------------------------------------------
 
     @property
+    def finished(self) -> bool:
+        """True once ``finish`` has begun: the run takes no more records."""
+        return self._finished
+
+    @property
     def step(self) -> int:
         """The step the next ``log`` writes at (unless given ``step=``)."""
         return self._step

@@ -74,6 +74,16 @@ def new_run_id() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(8))
 
 
+def default_project() -> str:
+    """``$UNILOG_PROJECT``, else "default": the project when ``init`` is given none."""
+    return os.environ.get("UNILOG_PROJECT") or "default"
+
+
+def resolve_dir(dir: str | os.PathLike | None) -> Path:
+    """The absolute root of local files: ``dir``, else ``$UNILOG_DIR``, else ``./runs``."""
+    return Path(dir or os.environ.get("UNILOG_DIR") or "runs").expanduser().absolute()
+
+
 def finish_timeout() -> float:
     """Default bound, in seconds, on closing each backend at ``finish``."""
     return float(os.environ.get("UNILOG_FINISH_TIMEOUT", "60"))
@@ -164,7 +174,7 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
         mode = "disabled"
     if resume not in RESUME:
         raise ConfigError(f"resume must be None, 'allow' or 'must', not {resume!r}")
-    project = project or os.environ.get("UNILOG_PROJECT") or "default"
+    project = project or default_project()
     if not _PROJECT_RULE.match(project) or project in (".", ".."):
         raise ConfigError(f"project {project!r} must be 1-128 letters, digits, spaces, "
                           "'.', '_' or '-' (it names a folder)")
@@ -175,7 +185,7 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
         tags = [tags]
     s = Settings(
         id=run_id, name=name or run_id, project=project, mode=mode,
-        dir=Path(dir or os.environ.get("UNILOG_DIR") or "runs").expanduser().absolute(),
+        dir=resolve_dir(dir),
         on_error=on_error, config=config, tags=tuple(str(t) for t in (tags or ())),
         notes=notes, group=group,
     )
