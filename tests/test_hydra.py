@@ -95,6 +95,9 @@ def test_settings_from_hydra_names_an_unknown_key_and_a_missing_node():
     with pytest.raises(unilog.ConfigError, match=r"logger\.bakends is not a unilog\.init "
                                                  r"setting.*backends"):
         unilog.hydra.settings_from_hydra(compose("+logger.bakends=[csv]"))
+    # instantiate's keys are not unilog settings, but one node may serve both
+    settings = unilog.hydra.settings_from_hydra(compose("+logger._target_=x.Logger"))
+    assert "_target_" not in settings and settings["backends"] == ["csv", "tensorboard", "mlflow"]
     with pytest.raises(unilog.ConfigError, match="no 'tracker' node"):
         unilog.hydra.settings_from_hydra(compose(), node="tracker")
     with pytest.raises(unilog.ConfigError, match="'epochs' node must be a mapping"):

@@ -39,6 +39,9 @@ __all__ = ["init", "log_hydra_config", "settings_from_hydra"]
 #: The ``unilog.init`` arguments a settings node may hold.
 INIT_KEYS = ("project", "name", "backends", "dir", "tags", "notes", "group", "mode", "id",
              "resume", "on_error", "rank_zero_only")
+#: Keys of ``hydra.utils.instantiate``, skipped so that one node can serve both
+#: ``unilog.hydra.init(cfg)`` and ``instantiate(cfg.logger)`` of a ``_target_``.
+INSTANTIATE_KEYS = ("_target_", "_recursive_", "_convert_", "_partial_", "_args_")
 #: The artifact that holds Hydra's output ``.hydra/`` folder.
 HYDRA_ARTIFACT = "hydra-config"
 
@@ -48,14 +51,15 @@ def settings_from_hydra(cfg: Any, node: str = "logger") -> dict[str, Any]:
 
     Any of ``project``, ``name``, ``backends``, ``dir``, ``tags``, ``notes``,
     ``group``, ``mode``, ``id``, ``resume``, ``on_error``, ``rank_zero_only``
-    may be present; interpolations are resolved. When Hydra is running, a
-    missing ``group``/``name`` is filled in from the sweep and the job (see the
-    module docstring).
+    may be present; interpolations are resolved; null values count as absent;
+    ``hydra.utils.instantiate``'s keys (``_target_``...) are skipped. When Hydra
+    is running, a missing ``group``/``name`` is filled in from the sweep and the
+    job (see the module docstring).
 
     :raises ConfigError: when ``cfg`` has no such node, the node is not a
         mapping, or it holds a key that is not a ``unilog.init`` setting.
     """
-    settings = _node(cfg, node)
+    settings = {k: v for k, v in _node(cfg, node).items() if k not in INSTANTIATE_KEYS}
     unknown = sorted(set(settings) - set(INIT_KEYS))
     if unknown:
         raise ConfigError(f"{node}.{unknown[0]} is not a unilog.init setting; a {node!r} "
