@@ -286,3 +286,23 @@ def test_ddp_on_two_processes_logs_one_run(tmp_path):
     # Each rank sees half the data: 2 steps per epoch each, logged once, by rank 0.
     assert data.metrics["train/loss"].notna().sum() == 2 * STEPS_PER_EPOCH // 2
     assert data.artifacts and "best" in data.artifacts[-1].aliases
+
+
+@pytest.mark.slow
+def test_lightning_example_end_to_end(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "examples" / "train_lightning.py"),
+                           "--epochs", "2", "--backends", "csv,tensorboard", "--dir",
+                           str(tmp_path)], env=subprocess_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = (tmp_path / "examples").iterdir()
+    data = unilog.read_run(run_dir)
+    assert data.status == "finished" and data.config["lr"] == 0.003
+    steps_per_epoch = -(-1438 // 64)  # 1,438 training digits in batches of 64
+    assert data.metrics["train/acc"].notna().sum() == 2 * steps_per_epoch
+    # Two validations during fit, and one of the best checkpoint fetched back.
+    val = data.metrics["val/acc"].dropna()
+    assert len(val) == 3 and val.iloc[-1] == pytest.approx(val.iloc[:2].max())
+    assert "best" in data.artifacts[-1].aliases
+    assert (run_dir / data.metrics["val/predictions/0"].dropna().iloc[0]).exists()
+    assert "tensorboard --logdir" in proc.stdout

@@ -104,6 +104,13 @@ class UnilogLogger(Logger):
     # -- the run -----------------------------------------------------------------
 
     @property
+    def run(self) -> unilog.Run | None:
+        """The unilog Run if one was created (None before first use and on ranks
+        other than zero); unlike ``experiment``, never creates or resumes one, so it
+        is the way to reach a run after ``finalize`` (``logger.run.use_artifact(...)``)."""
+        return self._run
+
+    @property
     @rank_zero_experiment
     def experiment(self) -> unilog.Run:
         """The unilog Run (created on first use; resumed when used again after ``finalize``)."""
