@@ -33,3 +33,22 @@ def test_logging_cuda_scalars_and_media_never_syncs():
     series = unilog.read_run(run.dir).series("loss")
     assert [v for _, v in series] == pytest.approx([float(x) for x in losses], rel=1e-6)
     assert unilog.read_run(run.dir).series("flag") == [(i, 1) for i in range(50)]
+
+
+def test_lightning_logger_and_histograms_never_sync():
+    pytest.importorskip("lightning")
+    from unilog.lightning import UnilogLogger
+
+    logger = UnilogLogger(backends=["csv"])
+    weights = torch.nn.Linear(64, 64).cuda().weight
+    run = logger.experiment  # created (files opened) before the sync check starts
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in range(20):
+            loss = (weights.sum() * step).abs()
+            logger.log_metrics({"loss": loss, "w": unilog.Histogram(weights.detach())},
+                               step=step)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    logger.finalize("success")
+    assert len(unilog.read_run(run.dir).series("loss")) == 20
