@@ -78,6 +78,14 @@ def test_fit_reaches_every_backend_at_lightnings_steps(runs_dir):
     assert set(ml["artifacts"]) == set(tb["artifacts"]) == {
         f"model:v{a.version}" for a in data.artifacts}
     best = next(a for a in data.artifacts if "best" in a.aliases)
+    # MLflow keeps the aliases in a run tag: "best" points at the same version there.
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    info = data.manifest["backends"]["mlflow"]["info"]
+    tags = MlflowClient(info["tracking_uri"]).get_run(info["id"]).data.tags
+    assert json.loads(tags["unilog.artifact.model"])["aliases"]["best"] == best.version
     assert best.metadata["monitor"] == "val/acc"
     assert best.metadata["score"] == pytest.approx(data.metrics["val/acc"].max())
 
