@@ -159,6 +159,25 @@ def test_log_hydra_config_is_none_when_hydra_writes_no_output_subdir():
     assert unilog.read_run(run.dir).artifacts == []
 
 
+def test_instantiate_a_lightning_logger_from_the_logger_node(runs_dir):
+    pytest.importorskip("lightning")
+    from hydra.utils import instantiate
+
+    cfg = compose("logger=csv", "optim.lr=0.04", "+logger._target_=unilog.lightning.UnilogLogger")
+    settings = unilog.hydra.settings_from_hydra(cfg)
+    loggers = [instantiate({"_target_": "unilog.lightning.UnilogLogger", **settings},
+                           _partial_=True)(config=cfg),
+               instantiate(cfg.logger, _partial_=True)(config=cfg)]
+    for logger in loggers:
+        assert type(logger).__name__ == "UnilogLogger"
+        logger.log_metrics({"loss": 0.5}, step=0)
+        run_dir = logger.experiment.dir
+        logger.finalize("success")
+        data = unilog.read_run(run_dir)
+        assert data.status == "finished" and data.config["optim"]["lr"] == 0.04
+        assert data.manifest["project"] == "digits-hydra"
+
+
 def test_import_unilog_imports_neither_hydra_nor_omegaconf(tmp_path):
     code = textwrap.dedent("""
         import json, sys
