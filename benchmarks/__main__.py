@@ -1,60 +1,115 @@
-"""``python -m benchmarks [--quick] [--out DIR]``: run the benchmarks, print and save a report."""
+"""``python -m benchmarks [--quick] [--out DIR] [--only NAME ...]``: run the benchmarks,
+print the report and write it (markdown, plus PNG plots) under ``--out``.
+
+Each benchmark is a module with ``run(quick, out) -> rows`` (rows of figure,
+measured, target); it may write PNG plots into ``out``. Every figure is a
+median with [min-max] beside its direct equivalent measured in the same run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
-from benchmarks import all_backends, core
+Rows = list[tuple[str, str, str]]
 
-
-#: Benchmarks of single backends, each a module with ``run(quick) -> rows``.
+#: Benchmarks of single backends (issues 3 and 4), each a module with ``run(quick) -> rows``.
 BACKEND_BENCHMARKS = ("tensorboard", "mlflow", "wandb", "neptune", "swanlab")
 
+#: The sections of the report, in order: (name for --only, title, module).
+SECTIONS = (
+    ("core", "Core: import, caller-side cost, CSV throughput, stalled backend", "core"),
+    *((name, f"Backend: {name}", name) for name in BACKEND_BENCHMARKS),
+    ("all_backends", "All six backends at once: caller-side cost", "all_backends"),
+    ("fanout", "1. Caller-side cost against direct fan-out and Lightning's loggers", "fanout"),
+    ("end_to_end", "2. End to end with all six backends; overlap; threads or processes",
+     "end_to_end"),
+    ("tensors", "3. Tensors: no device sync", "tensors"),
+    ("startup", "4. Start-up: import, and init + finish per backend", "startup"),
+    ("scale", "5. Scale: distinct keys, steps, memory", "scale"),
+    ("lightning", "6. Lightning: epoch time with UnilogLogger", "lightning_bench"),
+)
 
-def _backend_rows(name: str, quick: bool) -> list[tuple[str, str, str]]:
-    """A backend's rows, or one row saying why it was skipped (its SDK is missing)."""
-    import importlib
+
+def _runner(module_name: str) -> Callable[[bool, Path], Rows] | None:
+    """The module's ``run``, adapted to ``(quick, out)``; None when the module is absent."""
+    try:
+        module = importlib.import_module(f"benchmarks.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"benchmarks.{module_name}":
+            raise
+        return None
+    if module_name == "core":
+        return lambda quick, out: module.run_all(quick)
+    if module_name in BACKEND_BENCHMARKS or module_name == "all_backends":
+        return lambda quick, out: module.run(quick)
+    return module.run
+
+
+def _skip_reason(module_name: str) -> str | None:
+    """Why a single-backend benchmark cannot run here (its SDK is missing), else None."""
+    if module_name not in BACKEND_BENCHMARKS:
+        return None
     import importlib.util
 
     from unilog.plugins import available_backends
 
-    if importlib.util.find_spec(name) is None or name not in available_backends():
-        return [(f"{name} backend", f"skipped: {name} is not installed", "-")]
-    return importlib.import_module(f"benchmarks.{name}").run(quick)
+    if importlib.util.find_spec(module_name) is None or module_name not in available_backends():
+        return f"{module_name} is not installed"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every benchmark and write a markdown report under ``--out``."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    """Run the benchmarks and write a markdown report (and plots) under ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke pass)")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--only", nargs="*", choices=[name for name, _, _ in SECTIONS],
+                        help="run only these sections")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    rows = core.run_all(args.quick)
-    for name in BACKEND_BENCHMARKS:
-        rows.extend(_backend_rows(name, args.quick))
-    rows.extend(all_backends.run(args.quick))
     lines = [
         f"# unilog benchmarks ({'quick' if args.quick else 'full'})",
         "",
         f"`python -m benchmarks{' --quick' if args.quick else ''}` on {platform.node()}, "
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-        f"{started}",
-        "",
-        "| figure | measured (median [min-max]) | target |",
-        "|---|---|---|",
-        *[f"| {name} | {value} | {target} |" for name, value, target in rows],
+        f"{_cpus()} CPUs, {started}",
     ]
-    report = "\n".join(lines)
-    print(report)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ("report-quick.md" if args.quick else "report.md")).write_text(report + "\n")
+    for name, title, module_name in SECTIONS:
+        if args.only and name not in args.only:
+            continue
+        section_start = time.time()
+        runner, reason = _runner(module_name), _skip_reason(module_name)
+        if runner is None:
+            reason = f"benchmarks/{module_name}.py is not there"
+        started_section = time.perf_counter()
+        rows = [(title, f"skipped: {reason}", "-")] if reason else runner(args.quick, out)
+        section = [
+            "", f"## {title}", "",
+            "| figure | measured (median [min-max]) | target |", "|---|---|---|",
+            *[f"| {fig} | {value} | {target} |" for fig, value, target in rows],
+        ]
+        plots = sorted(p for p in out.glob("*.png") if p.stat().st_mtime >= section_start)
+        section += [f"\n![{p.stem}]({p.name})" for p in plots]
+        section.append(f"\n({time.perf_counter() - started_section:.0f} s)")
+        print("\n".join(section), flush=True)
+        lines += section
+    report = "\n".join(lines) + "\n"
+    (out / ("report-quick.md" if args.quick else "report.md")).write_text(report)
     return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 if __name__ == "__main__":
