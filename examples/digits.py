@@ -84,6 +84,7 @@ def train(config: Mapping, run: unilog.Run, device: torch.device) -> float:
     Under an initialised ``torch.distributed`` process group the model is
     wrapped in DDP and each rank trains on its shard of the batches.
     """
+    check_config(config)
     torch.manual_seed(int(config["seed"]))  # the same initial weights on every rank
     # The whole dataset is a few hundred KB: move it to the device once.
     x_train, y_train, x_val, y_val = (
@@ -118,6 +119,18 @@ def train(config: Mapping, run: unilog.Run, device: torch.device) -> float:
     if run.dir is not None:  # rank 0 (other ranks' runs are disabled and hold no artifacts)
         run.summary["reloaded_val_acc"] = reload_and_evaluate(run, device, x_val, y_val)
     return best_acc
+
+
+def check_config(config: Mapping) -> None:
+    """Raise ValueError naming the first key that is missing or not a positive int
+    (``seed`` may be 0), before any work is done."""
+    for key in ("epochs", "batch_size", "samples_every", "hist_every", "seed"):
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (key != "seed"):
+            rule = "an int >= 0" if key == "seed" else "a positive int"
+            raise ValueError(f"config key {key!r} must be {rule}, not {value!r}")
+    if not isinstance(config.get("optim"), Mapping) or "lr" not in config["optim"]:
+        raise ValueError("config key 'optim' must be a mapping with an 'lr'")
 
 
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
