@@ -131,13 +131,3 @@ def test_contract_helper_passes_for_csv_and_catches_a_failing_backend(tmp_path):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes()
     with pytest.raises(unilog.BackendError):
         check_backend("raising", {}, tmp_path / "bad")
-
-
-@pytest.mark.slow
-def test_benchmark_command_smoke(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out",
-                           str(tmp_path)], cwd=REPO, env=subprocess_env(), capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    report = (tmp_path / "report-quick.md").read_text()
-    assert "run.log, 4 scalars" in report and "CSV complete: True" in report
