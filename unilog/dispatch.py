@@ -38,6 +38,14 @@ logger = logging.getLogger("unilog")
 # rows, measured by `python -m benchmarks`).
 DEFAULT_QUEUE_SIZE = int(os.environ.get("UNILOG_QUEUE_SIZE", "100000"))
 _BATCH = 1024
+# After a batch that emptied its queue, a worker waits this long before taking
+# more, so rows pile up meanwhile: the caller's put() then wakes no sleeping
+# thread (a futex wake per row per backend otherwise), each backend call gets a
+# bigger batch, and the workers contend for the interpreter lock once per
+# interval instead of once per row. In a CPU training loop with six backends
+# this halved the loop's slowdown (docs/performance.md). A row waits at most
+# this much longer; flush, finish and requests wake the worker at once.
+LINGER_S = float(os.environ.get("UNILOG_WORKER_LINGER", "0.1"))
 _COLLIDED = object()
 # Everything a backend can throw stays in its worker: SystemExit from an SDK,
 # a leaked asyncio.CancelledError... (a worker thread never gets Ctrl-C).
@@ -109,6 +117,7 @@ class BackendWorker:
         self._done_count = 0  # written by the worker only
         self._room = threading.Event()
         self._done = threading.Event()
+        self._wake = threading.Event()  # ends a linger early: a barrier, close or request
         self._consecutive = 0
         self._keys: dict[str, Any] = {}
         self._owners: dict[str, str] = {}
@@ -159,6 +168,7 @@ class BackendWorker:
     def unilog_dispatch_control(self, message: Any) -> None:
         """Queue a barrier or the close message, bypassing the bound (never raises)."""
         self._queue.put(message)
+        self._wake.set()
 
     def _put(self, item: Any) -> None:
         if self._put_count - self._taken_count >= self._maxsize:
@@ -212,6 +222,9 @@ class BackendWorker:
             if self._process(batch):
                 return  # closed: the backend must not be flushed after close()
             dirty = dirty or bool(batch)
+            if batch and len(batch) < _BATCH and LINGER_S > 0:
+                self._wake.wait(LINGER_S)
+                self._wake.clear()  # a message that set it is in the queue: taken next
             if next_flush is not None and time.monotonic() >= next_flush:
                 if dirty and not self.disabled:
                     self._call("flush", self.backend.flush)
@@ -297,6 +310,7 @@ class BackendWorker:
             return None
         request = _Request(fn, args)
         self._queue.put(request)
+        self._wake.set()
         if not request.event.wait(timeout):
             return None
         if request.error is not None:
