@@ -29,6 +29,8 @@ SECTIONS = (
     ("fanout", "1. Caller-side cost against direct fan-out and Lightning's loggers", "fanout"),
     ("end_to_end", "2. End to end with all six backends; overlap; threads or processes",
      "end_to_end"),
+    ("interference", "2b. What the backends' work costs a CPU training loop: threads or a "
+     "process", "interference"),
     ("tensors", "3. Tensors: no device sync", "tensors"),
     ("startup", "4. Start-up: import, and init + finish per backend", "startup"),
     ("scale", "5. Scale: distinct keys, steps, memory", "scale"),
