@@ -119,8 +119,13 @@ def run(quick: bool, out: Path) -> list[tuple[str, str, str]]:
 
     root = Path(tempfile.mkdtemp(prefix="unilog-bench-tensors-"))
     steps, repeats = (200, 2) if quick else (3000, 5)
-    cpu = _compare(torch.device("cpu"), steps, repeats, root)
-    rows = _rows(f"CPU, MLP 256-256-10, batch 128, {steps:,} steps", cpu, "-")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two OpenMP threads on a shared 2-core box make the floor swing 10x
+    try:
+        cpu = _compare(torch.device("cpu"), steps, repeats, root)
+    finally:
+        torch.set_num_threads(threads)
+    rows = _rows(f"CPU (1 torch thread), MLP 256-256-10, batch 128, {steps:,} steps", cpu, "-")
     med = statistics.median
     plots.bar_plot(out / "tensors_cpu.png", "CPU training loop, steps/s (median)", "steps/s",
                    list(cpu), [med(v) for v in cpu.values()],
