@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
+    failed: list[str] = []
     lines = [
         f"# unilog benchmarks ({'quick' if args.quick else 'full'})",
         "",
@@ -92,7 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         if runner is None:
             reason = f"benchmarks/{module_name}.py is not there"
         started_section = time.perf_counter()
-        rows = [(title, f"skipped: {reason}", "-")] if reason else runner(args.quick, out)
+        try:
+            rows = [(title, f"skipped: {reason}", "-")] if reason else runner(args.quick, out)
+        except Exception as exc:  # one broken section must not cost the others' figures
+            import traceback
+
+            traceback.print_exc()
+            failed.append(name)
+            rows = [(title, f"FAILED: {type(exc).__name__}: {exc}", "-")]
         section = [
             "", f"## {title}", "",
             "| figure | measured (median [min-max]) | target |", "|---|---|---|",
@@ -105,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += section
     report = "\n".join(lines) + "\n"
     (out / ("report-quick.md" if args.quick else "report.md")).write_text(report)
-    return 0
+    if failed:
+        print(f"sections that failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cpus() -> int:

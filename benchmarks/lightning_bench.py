@@ -111,7 +111,10 @@ def _lightning_logger(kind: str, root: Path) -> Any:
 
         # The settings unilog's wandb backend uses, so both write the same way.
         return loggers.WandbLogger(project="bench", save_dir=str(root), offline=True,
-                                   reinit="create_new", settings=wandb.Settings(**DEFAULT_SETTINGS))
+                                   reinit="create_new",
+                                   # mode in the settings too: after other sections' runs in
+                                   # this process, wandb otherwise asked for a login here
+                                   settings=wandb.Settings(mode="offline", **DEFAULT_SETTINGS))
     raise ValueError(kind)
 
 
