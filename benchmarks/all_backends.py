@@ -8,13 +8,12 @@ loop with the CSV record alone, measured in the same run.
 
 from __future__ import annotations
 
-import gc
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import unilog
+from benchmarks.common import timed_log_loop
 from unilog.errors import BackendNotFound, BackendNotInstalled
 from unilog.plugins import get_backend_class
 
@@ -36,17 +35,7 @@ def usable_backends() -> list[str]:
 def _median_log_us(backends: list[str], steps: int, root: Path) -> tuple[float, dict]:
     run = unilog.init(project="bench-all", dir=root, backends=backends, mode="offline")
     run.flush(timeout=120)  # every backend opened: measure steady logging, not start-up
-    clock = time.perf_counter_ns
-    samples = []
-    gc.disable()
-    try:
-        for i in range(steps):
-            values = {"loss": 1.0 / (i + 1), "acc": 0.5, "lr": 1e-3, "grad_norm": 2.0}
-            start = clock()
-            run.log(values)
-            samples.append(clock() - start)
-    finally:
-        gc.enable()
+    samples = timed_log_loop(run, steps)
     report = run.finish(timeout=300)
     return statistics.median(samples) / 1e3, report
 

@@ -17,17 +17,9 @@ def values(i: int) -> dict[str, float]:
     return {"loss": 1.0 / (i + 1), "acc": i / (i + 1), "lr": 1e-3 * 0.999 ** i, "grad_norm": 2.0}
 
 
-def through_unilog(backend: str, steps: int, root: Path) -> tuple[float, float, int]:
-    """Log ``steps`` steps offline through ``backend`` (beside the CSV record).
-
-    Returns (seconds from ``init`` until ``finish`` returns, median caller-side
-    µs of ``run.log``, rows the backend dropped). Dropped rows are counted, not
-    hidden, so a fast result never hides a loss; an error fails the benchmark.
-    """
-    samples = []
-    clock = time.perf_counter_ns
-    start = time.perf_counter()
-    run = unilog.init(project="bench", dir=root, backends=[backend], mode="offline")
+def timed_log_loop(run: unilog.Run, steps: int) -> list[int]:
+    """``run.log(values(i))`` for ``steps`` steps, garbage collector off; the ns of each call."""
+    clock, samples = time.perf_counter_ns, []
     gc.disable()
     try:
         for i in range(steps):
@@ -37,6 +29,19 @@ def through_unilog(backend: str, steps: int, root: Path) -> tuple[float, float, 
             samples.append(clock() - before)
     finally:
         gc.enable()
+    return samples
+
+
+def through_unilog(backend: str, steps: int, root: Path) -> tuple[float, float, int]:
+    """Log ``steps`` steps offline through ``backend`` (beside the CSV record).
+
+    Returns (seconds from ``init`` until ``finish`` returns, median caller-side
+    µs of ``run.log``, rows the backend dropped). Dropped rows are counted, not
+    hidden, so a fast result never hides a loss; an error fails the benchmark.
+    """
+    start = time.perf_counter()
+    run = unilog.init(project="bench", dir=root, backends=[backend], mode="offline")
+    samples = timed_log_loop(run, steps)
     report = run.finish(timeout=600)[backend]
     elapsed = time.perf_counter() - start
     if report["errors"] or report["failed"]:

@@ -122,7 +122,24 @@ class MlflowDirect:
         self._client.set_terminated(self._run_id)
 
 
-class WandbDirect:
+class _LogPerStep:
+    """An SDK run with ``log(values, step=)`` and ``finish()`` and no batch call, so
+    one ``log`` per step is also its optimum (wandb, SwanLab)."""
+
+    _run: Any
+
+    def step(self, i: int, values: dict[str, float]) -> None:
+        self._run.log(values, step=i)
+
+    def batch(self, rows: Rows) -> None:
+        for i, values in rows:
+            self._run.log(values, step=i)
+
+    def close(self) -> None:
+        self._run.finish()
+
+
+class WandbDirect(_LogPerStep):
     """``wandb.init(mode="offline")``: ``run.log`` per step (wandb has no batch call)."""
 
     name = "wandb"
@@ -136,18 +153,8 @@ class WandbDirect:
         self._run = wandb.init(project="bench", dir=str(root), mode="offline",
                                reinit="create_new", settings=wandb.Settings(**DEFAULT_SETTINGS))
 
-    def step(self, i: int, values: dict[str, float]) -> None:
-        self._run.log(values, step=i)
 
-    def batch(self, rows: Rows) -> None:
-        for i, values in rows:
-            self._run.log(values, step=i)
-
-    def close(self) -> None:
-        self._run.finish()
-
-
-class SwanlabDirect:
+class SwanlabDirect(_LogPerStep):
     """``swanlab.init`` offline: ``run.log`` per step (no batch call)."""
 
     name = "swanlab"
@@ -161,16 +168,6 @@ class SwanlabDirect:
             probe=swanlab.Settings.Probe(hardware=False, runtime=False, requirements=False,
                                          git=False, monitor=False))
         self._run = swanlab.init(settings=settings, project="bench")
-
-    def step(self, i: int, values: dict[str, float]) -> None:
-        self._run.log(values, step=i)
-
-    def batch(self, rows: Rows) -> None:
-        for i, values in rows:
-            self._run.log(values, step=i)
-
-    def close(self) -> None:
-        self._run.finish()
 
 
 class NeptuneDirect:

@@ -11,7 +11,6 @@ Lightning's own fan-out are in the ``lightning`` section.)
 
 from __future__ import annotations
 
-import gc
 import statistics
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import unilog
 from benchmarks import direct, plots
 from benchmarks.all_backends import usable_backends
-from benchmarks.common import values
+from benchmarks.common import timed_log_loop, values
 
 
 def unilog_per_step_us(backends: list[str], steps: int, root: Path) -> tuple[float, dict]:
@@ -28,16 +27,7 @@ def unilog_per_step_us(backends: list[str], steps: int, root: Path) -> tuple[flo
     run = unilog.init(project="bench-fanout", dir=root, mode="offline",
                       backends=direct.unilog_backends(backends, root))
     run.flush(timeout=120)  # every backend opened: measure steady logging
-    clock, samples = time.perf_counter_ns, []
-    gc.disable()
-    try:
-        for i in range(steps):
-            step_values = values(i)
-            start = clock()
-            run.log(step_values)
-            samples.append(clock() - start)
-    finally:
-        gc.enable()
+    samples = timed_log_loop(run, steps)
     report = run.finish(timeout=600)
     problems = {name: {k: r[k] for k in ("errors", "dropped", "failed") if r.get(k)}
                 for name, r in report.items()}
