@@ -10,6 +10,8 @@ for the backends) that logs 4 scalars per step:
 - through unilog with its workers in-process (csv alone, csv + tensorboard,
   all six), and with the workers' linger off (``UNILOG_WORKER_LINGER=0``, how
   unilog worked before it was added);
+- with ``process: True`` on every backend but the local record (each SDK in
+  its own child process, unilog.process_backend);
 - through a prototype of a separate logging process: the loop appends rows to
   a list and every 50 steps pickles the batch into a ``multiprocessing`` queue,
   read by a child process that logs them through unilog with the same six
@@ -33,14 +35,15 @@ from pathlib import Path
 from benchmarks import plots
 
 SIX = "csv,tensorboard,mlflow,wandb,swanlab,neptune"
-#: (label, backends or "" for none, extra environment, through a child process)
+#: (label, backends or "" for none, extra environment, how: thread, process or child)
 VARIANTS = (
-    ("no logging", "", {}, False),
-    ("unilog: csv", "csv", {}, False),
-    ("unilog: csv + tensorboard", "csv,tensorboard", {}, False),
-    ("unilog: six backends", SIX, {}, False),
-    ("unilog: six backends, linger off", SIX, {"UNILOG_WORKER_LINGER": "0"}, False),
-    ("six backends in a child process (prototype)", SIX, {}, True),
+    ("no logging", "", {}, "thread"),
+    ("unilog: csv", "csv", {}, "thread"),
+    ("unilog: csv + tensorboard", "csv,tensorboard", {}, "thread"),
+    ("unilog: six backends", SIX, {}, "thread"),
+    ("unilog: six backends, linger off", SIX, {"UNILOG_WORKER_LINGER": "0"}, "thread"),
+    ("unilog: six backends, process=True on the five SDKs", SIX, {}, "process"),
+    ("six backends in one child process (prototype)", SIX, {}, "child"),
 )
 FORWARD_EVERY = 50  # steps per batch sent to the child process
 
@@ -79,7 +82,17 @@ def _child(queue, backends: str, root: str, done) -> None:
     done.put(time.perf_counter() - start)
 
 
-def measure(backends: str, steps: int, in_child: bool) -> dict:
+def _specs(names: list[str], root: Path, in_processes: bool) -> list:
+    from benchmarks import direct
+
+    specs = direct.unilog_backends(names, root)
+    if not in_processes:
+        return specs
+    return [s if s == "csv" else {**(s if isinstance(s, dict) else {"name": s}), "process": True}
+            for s in specs]
+
+
+def measure(backends: str, steps: int, how: str) -> dict:
     """One variant in this interpreter: loop seconds, median µs of the logging calls."""
     import multiprocessing as mp
 
@@ -88,7 +101,7 @@ def measure(backends: str, steps: int, in_child: bool) -> dict:
     work = _work_factory()
     root = tempfile.mkdtemp(prefix="unilog-bench-interference-")
     run = queue = proc = done = None
-    if in_child:
+    if how == "child":
         ctx = mp.get_context("spawn")
         queue, done = ctx.Queue(), ctx.Queue()
         proc = ctx.Process(target=_child, args=(queue, backends, root, done))
@@ -101,7 +114,7 @@ def measure(backends: str, steps: int, in_child: bool) -> dict:
         names = backends.split(",")
         direct.warm_up([n for n in names if n != "csv"], Path(root) / "warm")
         run = unilog.init(project="bench-interference", dir=root, mode="offline",
-                          backends=direct.unilog_backends(names, Path(root)))
+                          backends=_specs(names, Path(root), how == "process"))
         run.flush(timeout=120)
     for _ in range(50):
         work()
@@ -138,10 +151,10 @@ def run(quick: bool, out: Path) -> list[tuple[str, str, str]]:
     results: dict[str, list[dict]] = {label: [] for label, *_ in VARIANTS}
     for rep in range(repeats):
         order = VARIANTS if rep % 2 == 0 else tuple(reversed(VARIANTS))
-        for label, backends, env, in_child in order:
+        for label, backends, env, how in order:
             proc = subprocess.run(
                 [sys.executable, "-m", "benchmarks.interference", backends or "-", str(steps),
-                 "1" if in_child else "0"],
+                 how],
                 env={**os.environ, **env}, capture_output=True, text=True, timeout=1200,
                 cwd=Path(__file__).resolve().parent.parent)
             if proc.returncode != 0:
@@ -166,7 +179,6 @@ def run(quick: bool, out: Path) -> list[tuple[str, str, str]]:
 
 
 if __name__ == "__main__":
-    backends_arg, steps_arg, child_arg = sys.argv[1:4]
-    result = measure("" if backends_arg == "-" else backends_arg, int(steps_arg),
-                     child_arg == "1")
+    backends_arg, steps_arg, how_arg = sys.argv[1:4]
+    result = measure("" if backends_arg == "-" else backends_arg, int(steps_arg), how_arg)
     print(json.dumps(result))

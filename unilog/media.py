@@ -196,6 +196,20 @@ class Image(Media):
     def _file_bytes(self) -> bytes:
         return self.png_bytes()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled for a backend in another process: a device copy lands first
+        # (on the sending worker, never the caller), and locks do not travel.
+        with self._lock:
+            if self._copy is not None:
+                self.to_uint8()
+            state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     def to_json(self) -> dict[str, Any]:
         """``kind``, ``caption``, ``width`` and ``height``."""
         return {
@@ -288,6 +302,17 @@ class Histogram(Media):
     def _file_bytes(self) -> bytes:
         data = {"kind": self.kind, "counts": self.counts.tolist(), "edges": self.edges.tolist()}
         return json.dumps(data).encode()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled for a backend in another process: binned first, the lock stays.
+        self._resolve()
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def to_json(self) -> dict[str, Any]:
         """``kind``, ``num_bins``, ``min``/``max`` edges, total ``count`` and ``nonfinite``."""

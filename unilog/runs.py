@@ -169,14 +169,29 @@ class Run:
         return manifest
 
     def _make_backends(self) -> list[tuple[Any, dict[str, Any]]]:
-        """Each backend instance with the core's own options for it (``queue_size``)."""
+        """Each backend instance with the core's own options for it: ``queue_size``,
+        and ``process`` (run the backend in a child process, :mod:`unilog.process_backend`)."""
         made = []
         for cls, options in self._settings.backend_classes.values():
             options = dict(options)
             queue_size = options.pop("queue_size", None)
+            in_process = options.pop("process", False)
             core_options = {"queue_size": queue_size} if queue_size else {}
-            made.append((settings.construct_backend(cls, options), core_options))
+            backend = settings.construct_backend(cls, options)  # bad options fail here
+            if in_process:
+                backend = self._in_child_process(cls, options)
+            made.append((backend, core_options))
         return made
+
+    @staticmethod
+    def _in_child_process(cls: type, options: dict[str, Any]) -> Any:
+        from unilog.errors import ConfigError
+        from unilog.process_backend import ProcessBackend
+
+        if cls.name == settings.LOCAL_RECORD:
+            raise ConfigError(f"backend {cls.name!r} is the local record, which stays in the "
+                              "training process: it cannot take the option process=True")
+        return ProcessBackend(cls, options)
 
     def _start_dispatch(self, backends: list[tuple[Any, dict[str, Any]]]) -> Dispatcher:
         info = self._info()
