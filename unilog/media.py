@@ -70,6 +70,26 @@ class Media:
     def _file_bytes(self) -> bytes:
         raise NotImplementedError
 
+    #: The kind of ``_lock`` a subclass keeps (None: it keeps none).
+    _lock_type: ClassVar[Any] = None
+
+    def _settle(self) -> None:
+        """Before pickling: finish any lazy work that depends on what cannot travel."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled for a backend in another process (unilog.process_backend): lazy
+        # work (a device copy, binning) is done first, on the sending worker, never
+        # on the caller's thread; locks do not travel.
+        self._settle()
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._lock_type is not None:
+            self._lock = self._lock_type()
+
 
 class Image(Media):
     """An image from a numpy array, torch tensor, PIL image, matplotlib figure or file.
@@ -196,19 +216,12 @@ class Image(Media):
     def _file_bytes(self) -> bytes:
         return self.png_bytes()
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickled for a backend in another process: a device copy lands first
-        # (on the sending worker, never the caller), and locks do not travel.
-        with self._lock:
-            if self._copy is not None:
-                self.to_uint8()
-            state = self.__dict__.copy()
-        del state["_lock"]
-        return state
+    _lock_type = staticmethod(threading.RLock)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
+    def _settle(self) -> None:
+        """The device copy lands in pixels."""
+        if self._copy is not None:
+            self.to_uint8()
 
     def to_json(self) -> dict[str, Any]:
         """``kind``, ``caption``, ``width`` and ``height``."""
@@ -303,16 +316,11 @@ class Histogram(Media):
         data = {"kind": self.kind, "counts": self.counts.tolist(), "edges": self.edges.tolist()}
         return json.dumps(data).encode()
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickled for a backend in another process: binned first, the lock stays.
-        self._resolve()
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
+    _lock_type = staticmethod(threading.Lock)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+    def _settle(self) -> None:
+        """Binned now."""
+        self._resolve()
 
     def to_json(self) -> dict[str, Any]:
         """``kind``, ``num_bins``, ``min``/``max`` edges, total ``count`` and ``nonfinite``."""
