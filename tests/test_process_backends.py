@@ -111,3 +111,14 @@ def test_a_child_hung_in_its_sdk_is_killed_when_the_training_process_exits(tmp_p
     else:
         with open(f"/proc/{pid}/stat") as f:
             assert f.read().split()[2] == "Z", "the hung child is still running"
+
+
+def test_a_backend_that_fails_to_open_in_a_process_leaves_no_child():
+    run = unilog.init(backends=["csv", {"name": "fails_to_open", "process": True}])
+    run.log({"x": 1})
+    report = run.finish(timeout=30)["fails_to_open"]
+    assert report["errors"] == 1 and report["disabled"].startswith("failed to open")
+    from unilog import process_backend
+
+    # Its child was ended at once, not left waiting for the exit-time kill.
+    assert not [c for c in process_backend._children if c.poll() is None]

@@ -66,8 +66,12 @@ class ProcessBackend(Backend):
     def open(self, run: RunInfo) -> dict[str, Any] | None:
         """Start the child, then open the backend there; adds the child's ``pid`` to its info."""
         self._start_child()
-        info = dict(self._ask("open", {"name": self.name, "options": self._options, "run": run})
-                    or {})
+        try:
+            info = dict(self._ask("open", {"name": self.name, "options": self._options,
+                                           "run": run}) or {})
+        except BaseException:
+            self._stop_child()  # a backend that failed to open is never closed: end it now
+            raise
         info.setdefault("process", self._child.pid)
         return info
 
