@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 Rows = list[tuple[int, dict[str, float]]]
 
@@ -226,6 +226,15 @@ def time_direct(name: str, rows: Rows, root: Path, batched: bool) -> float:
             sdk.step(i, values)
     sdk.close()
     return time.perf_counter() - start
+
+
+def time_per_step(name: str) -> Callable[[int, Path], float]:
+    """``(steps, root) -> seconds`` with ``name``'s SDK called once per step on
+    ``values(i)``: the baseline of the single-backend benchmarks."""
+    from benchmarks.common import values
+
+    return lambda steps, root: time_direct(name, [(i, values(i)) for i in range(steps)],
+                                           root, batched=False)
 
 
 def open_all(names: Iterable[str], root: Path) -> list[Any]:

@@ -7,29 +7,10 @@ costs are paid before timing; each SwanLab run writes under a temporary folder."
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.common import compare_with_sdk, values
-
-KEYS = ("loss", "acc", "lr", "grad_norm")
-
-
-def through_sdk(steps: int, log_dir: Path) -> float:
-    """Seconds for the same rows with the SwanLab SDK directly (offline, as the backend sets it)."""
-    import swanlab
-
-    start = time.perf_counter()
-    settings = swanlab.Settings(
-        mode="offline", interactive=False, log_dir=log_dir,
-        terminal=swanlab.Settings.Terminal(proxy_type="none"),
-        probe=swanlab.Settings.Probe(hardware=False, runtime=False, requirements=False,
-                                     git=False, monitor=False))
-    run = swanlab.init(settings=settings, project="bench")
-    for i in range(steps):
-        run.log(values(i), step=i)
-    run.finish()
-    return time.perf_counter() - start
+from benchmarks import direct
+from benchmarks.common import compare_with_sdk
 
 
 def run(quick: bool) -> list[tuple[str, str, str]]:
@@ -37,10 +18,9 @@ def run(quick: bool) -> list[tuple[str, str, str]]:
     steps = 500 if quick else 10000
     repeats = 3 if quick else 5
     root = Path(tempfile.mkdtemp(prefix="unilog-bench-swanlab-"))
-    import swanlab  # noqa: F401  (the import, ~0.6 s, is paid once outside the timings)
-
-    return compare_with_sdk("swanlab", "SwanLab", "SDK directly, run.log per step, same rows", through_sdk, steps, repeats,
-                            root)
+    direct.warm_up(["swanlab"], root)  # the import (~0.6 s), outside every timing
+    return compare_with_sdk("swanlab", "SwanLab", "SDK directly, run.log per step, same rows",
+                            direct.time_per_step("swanlab"), steps, repeats, root)
 
 
 if __name__ == "__main__":
