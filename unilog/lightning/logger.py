@@ -132,16 +132,16 @@ class UnilogLogger(Logger):
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         """Log ``metrics`` at Lightning's step. Tensors are passed through as they
         are (no ``.item()``, no device sync); media values are welcome too."""
-        run = self.experiment
+        run = self.experiment  # run.log flattens into a fresh dict: no copy needed here
         if step is None:
-            run.log(dict(metrics))
+            run.log(metrics)
             return
         step = _as_step(step)
         if step < run.step:
             # After a finalize + resume (fit, then test), Lightning's step is behind.
             metrics = {**metrics, "trainer/global_step": step}
             step = run.step
-        run.log(dict(metrics), step=step)
+        run.log(metrics, step=step)
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         """Not recorded: unilog has no model-graph record (TensorBoard's own logger does)."""
