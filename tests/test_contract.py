@@ -96,3 +96,20 @@ def test_every_backend_stores_the_same_run(backend, tmp_path):
     digest = hashlib.sha256(b"weights " * 1000).hexdigest()
     assert got["artifacts"]["model:v0"] == {"model.bin": digest}
     assert {"contract", "v1"} <= got["tags"]
+
+
+@pytest.mark.parametrize("backend", ["tensorboard", "wandb", "swanlab"])
+def test_the_contract_helper_passes_for_each_backend(backend, tmp_path):
+    """``unilog.testing.check_backend``, the helper plugin authors run, against a
+    built-in backend, read back through that backend's own reader."""
+    pytest.importorskip(backend)
+    from unilog.testing import SECRET as CONTRACT_SECRET
+    from unilog.testing import check_backend
+
+    report = check_backend(backend, {}, tmp_path)
+    data = _reader(backend)(report["run_dir"])
+    assert data["config"] == {"lr": "0.01", "model/depth": "3", "api_key": "***REDACTED***"}
+    assert len(data["series"]["train/loss"]) == 100 and data["tags"] == {"contract"}
+    assert list(data["artifacts"]) == ["payload:v0"]
+    assert all(CONTRACT_SECRET.encode() not in p.read_bytes()
+               for p in (report["run_dir"] / backend).rglob("*") if p.is_file())

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -138,19 +137,6 @@ def test_summary_at_the_last_step(logged):
     summary = [(r.scalar.step, r.scalar.value.number) for r in logged["records"]
                if r.WhichOneof("record_type") == "scalar" and r.scalar.key == "summary/best_acc"]
     assert summary == [(STEPS, 0.97)]
-
-
-def test_contract(tmp_path):
-    from unilog.testing import SECRET as CONTRACT_SECRET
-    from unilog.testing import check_backend
-
-    report = check_backend("swanlab", {}, tmp_path)
-    data = read_swanlab(report["run_dir"])
-    assert data["config"] == {"lr": "0.01", "model/depth": "3", "api_key": "***REDACTED***"}
-    assert len(data["series"]["train/loss"]) == 100 and data["tags"] == {"contract"}
-    assert list(data["artifacts"]) == ["payload:v0"]
-    assert all(CONTRACT_SECRET.encode() not in p.read_bytes()
-               for p in (report["run_dir"] / "swanlab").rglob("*") if p.is_file())
 
 
 def test_bad_options_fail_at_init():

@@ -278,20 +278,6 @@ def test_bad_options_fail_at_init():
         unilog.init(backends={"tensorboard": {"flush_every": 3}})
 
 
-def test_contract(tmp_path):
-    from unilog.testing import SECRET as CONTRACT_SECRET
-    from unilog.testing import check_backend
-
-    report = check_backend("tensorboard", {}, tmp_path)
-    data = read_tensorboard(report["run_dir"])
-    assert data["config"] == {"lr": "0.01", "model/depth": "3", "api_key": "***REDACTED***"}
-    assert len(data["series"]["train/loss"]) == 100 and data["tags"] == {"contract"}
-    assert list(data["artifacts"]) == ["payload:v0"]
-    tb = report["run_dir"] / "tensorboard"
-    assert all(CONTRACT_SECRET.encode() not in p.read_bytes()
-               for p in tb.rglob("*") if p.is_file())
-
-
 # -- child processes -------------------------------------------------------------------
 
 CRASHING = """

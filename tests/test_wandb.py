@@ -295,19 +295,6 @@ def test_options(tmp_path, runs_dir):
     assert read_wandb(tmp_path / "wb" / "p" / "r7")["series"]["x"] == [(0, 1.0)]
 
 
-def test_contract(tmp_path):
-    from unilog.testing import SECRET as CONTRACT_SECRET
-    from unilog.testing import check_backend
-
-    report = check_backend("wandb", {}, tmp_path)
-    data = read_wandb(report["run_dir"])
-    assert data["config"] == {"lr": "0.01", "model/depth": "3", "api_key": "***REDACTED***"}
-    assert len(data["series"]["train/loss"]) == 100 and data["tags"] == {"contract"}
-    assert list(data["artifacts"]) == ["payload:v0"]
-    assert all(CONTRACT_SECRET.encode() not in p.read_bytes()
-               for p in (report["run_dir"] / "wandb").rglob("*") if p.is_file())
-
-
 # -- child processes -------------------------------------------------------------------
 
 CRASHING = """
