@@ -335,6 +335,41 @@ def test_download_refuses_a_manifest_path_escaping_root(tmp_path, store):
     assert not (tmp_path / "escaped.txt").exists()
 
 
+@pytest.mark.parametrize("forged", [
+    "../escaped.txt", "/abs.txt", "a/../../escaped.txt", "sub/../../escaped.txt", "a//b",
+    "./x", "x/.", "", "a\0b", 7,
+])
+def test_download_refuses_every_forged_path(tmp_path, store, forged):
+    store.add(write(tmp_path / "f.txt", "x"), name="evil")
+    manifest_path = store.root / "evil" / "v0.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][0]["path"] = forged
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="unsafe"):
+        store.get("evil").download(tmp_path / "out" / "deep")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt", "out", "runs"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="':' and '\\' are not file-name characters")
+@pytest.mark.parametrize("name", [
+    "epoch=3-12:30:00.ckpt", "C:x", ":", "a\\b", "\\lead", "..\\up", "x" * 255,
+])
+def test_file_names_with_colons_and_backslashes_round_trip(tmp_path, store, name):
+    """Regression: ':' (ISO times) and '\\' were refused as "unsafe" by download(),
+    and a name near the 255-byte limit overflowed the temporary file's name."""
+    src = tmp_path / "ckpt"
+    write(src / name, "top")
+    write(src / "sub" / name, "nested")
+    folder = store.add(src, name="ckpt")
+    single = store.add(src / name, name="one")
+
+    expected = {name: b"top", f"sub/{name}": b"nested"}
+    assert tree(Path(folder.download())) == expected
+    assert tree(Path(folder.download(tmp_path / "out"))) == expected
+    assert Path(single.file()).name == name and Path(single.file()).read_bytes() == b"top"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([name, "sub"])
+
+
 # --- resolution across runs ----------------------------------------------------------------
 
 

@@ -58,6 +58,8 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _RESERVED = "objects"
 _CHUNK = 1 << 20
 _MAX_LISTED = 20
+_WINDOWS = os.name == "nt"
+_WINDOWS_UNSAFE = '\\:*?"<>|'
 
 # One lock per artifacts folder for the whole process, so that two stores opened
 # on the same run (the run and a callback, say) still allocate versions in turn.
@@ -502,11 +504,20 @@ def _digest(files: list[ArtifactFile]) -> str:
 
 def _safe_relpath(path: str) -> str:
     # A manifest may come from another run's folder; it must not write outside root.
-    parts = re.split(r"[\\/]", path)
-    if not path or path.startswith(("/", "\\")) or ":" in parts[0] or any(
-        p in ("", ".", "..") for p in parts
+    # Paths are posix: "/" is the only separator. On POSIX "\\" and ":" are ordinary
+    # file-name characters (ISO times in checkpoint names), so they round-trip;
+    # only "", ".", ".." parts, a leading "/" and NUL could escape or break a path.
+    if not isinstance(path, str) or not path or "\0" in path or any(
+        p in ("", ".", "..") for p in path.split("/")
     ):
         raise ArtifactError(f"unsafe file path {path!r} in an artifact manifest")
+    if _WINDOWS and any(ch in path for ch in _WINDOWS_UNSAFE):
+        # There "\\" separates, ":" names a drive or a stream: such a name, logged
+        # on POSIX, cannot be written here as the same file.
+        raise ArtifactError(
+            f"file path {path!r} in an artifact manifest cannot be written on Windows "
+            f"(none of {_WINDOWS_UNSAFE!r} may appear in a file name there)"
+        )
     return path
 
 
@@ -524,8 +535,10 @@ def _materialise(f: ArtifactFile, target: Path) -> None:
     except FileNotFoundError:
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Copy beside the target, then rename: a reader never sees half a file.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    # Copy beside the target, then rename: a reader never sees half a file. The
+    # temporary name has a fixed length: one built from the target's name would
+    # pass the file system's 255-byte limit for a name that is near it.
+    tmp = target.with_name(f".unilog-{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         shutil.copyfile(f.blob, tmp)
         os.utime(tmp, ns=(blob_stat.st_atime_ns, blob_stat.st_mtime_ns))
