@@ -1,16 +1,24 @@
 """The TensorBoard backend, read back with tensorboard's own EventAccumulator:
 scalars, every media type, config as hparams and text, tags, artifacts, summary,
-a crash mid-run, resume, and no torch import for users who log floats."""
+a crash mid-run, a killed run, resume, and no torch import for users who log
+floats; and served by the real ``tensorboard`` command (both loaders): image
+captions and one HParams row per run."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import re
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,6 +66,15 @@ def hparams_of(logdir: Path) -> tuple[dict, dict]:
         content[hparams_metadata.SESSION_START_INFO_TAG])
     values = {k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}
     return values, content
+
+
+def record_starts(data: bytes) -> list[int]:
+    """Where each TFRecord of an event file starts (length u64, its crc, data, crc)."""
+    starts, at = [], 0
+    while at < len(data):
+        starts.append(at)
+        at += 16 + struct.unpack("<Q", data[at:at + 8])[0]
+    return starts
 
 
 def loss(i: int) -> float:
@@ -246,7 +263,11 @@ def test_a_torn_last_record_is_skipped_and_resume_goes_on(runs_dir):
         for i in range(50):
             run.log({"x": float(i)})
     (events,) = (run.dir / "tensorboard").glob("events.out.tfevents.*")
-    events.write_bytes(events.read_bytes()[:-7])  # killed in the middle of a write
+    # Killed in the middle of writing x at step 49: what close wrote after it (the
+    # run's status) never happened, and the last 7 bytes of that record are missing.
+    data = events.read_bytes()
+    starts = record_starts(data)
+    events.write_bytes(data[:starts[-1] - 7])
     # As if written by a process whose name sorts last (host, pid), in this second:
     # the resumed run's file must still sort after it, or TensorBoard skips one.
     stamp = events.name.split(".")[3]
@@ -356,3 +377,149 @@ def test_summary_after_resume_goes_at_the_latest_step_and_huge_ints_fit():
     best = [(e.step, e.value) for e in acc.Scalars("summary/best")]
     assert best == [(9, 5.0), (9, 7.0)]  # not (0, 7.0): the resumed run's latest step
     assert acc.Scalars("summary/big")[0].value == float("inf")
+
+
+KILLED = """
+    import time
+    import unilog
+    run = unilog.init(project="p", id="killed", backends=["csv", "tensorboard"],
+                      config={"lr": 0.5})
+    for i in range(20):
+        run.log({"loss": 1.0 / (i + 1)})
+    assert run.flush(timeout=20)
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_killed_run_ends_its_session(tmp_path, runs_dir, sig):
+    """Ctrl-C or SIGTERM: the backend closes cleanly (TensorBoard's hparams Status has
+    no ABORTED), the session ends as a failure and ``run/status`` says killed."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(KILLED)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert "STATUS_ABORTED" not in err and "Traceback" not in err.split("KeyboardInterrupt")[-1]
+    run_dir = runs_dir / "p" / "killed"
+    local = unilog.read_run(run_dir)
+    assert local.status == "killed"
+    report = local.manifest["backends"]["tensorboard"]
+    assert not any(report[k] for k in ("errors", "failed", "dropped", "undelivered")), report
+    logdir = run_dir / "tensorboard"
+    assert len(list((logdir / "hparams").glob("events.out.tfevents.*"))) == 1
+    hparams, content = hparams_of(logdir)
+    assert hparams == {"lr": 0.5}
+    end = hparams_metadata.parse_session_end_info_plugin_data(
+        content[hparams_metadata.SESSION_END_INFO_TAG])
+    from tensorboard.plugins.hparams import api_pb2
+
+    assert end.status == api_pb2.Status.Value("STATUS_FAILURE")
+    assert text(accumulator(logdir), "run/status") == ["killed"]
+    assert [v for _, v in read_tensorboard(run_dir)["series"]["loss"]] == pytest.approx(
+        [1 / (i + 1) for i in range(20)])
+
+
+# -- served by the tensorboard command ----------------------------------------------------
+
+
+@contextmanager
+def tensorboard_server(logdir: Path, load_fast: str | None):
+    """``tensorboard --logdir`` on a free local port, as a user starts it (``load_fast``
+    None: the default, the Rust data server); yields a ``get(path, body=None)`` that
+    returns the JSON answer."""
+    exe = Path(sys.executable).with_name("tensorboard")
+    args = [str(exe), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0"]
+    if load_fast is not None:
+        args.append(f"--load_fast={load_fast}")
+    log_path = logdir.parent / f"tensorboard-{load_fast}.log"
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block it
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                env=subprocess_env())
+    watchdog = threading.Timer(120, proc.kill)
+    watchdog.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (match := re.search(r"http://127\.0\.0\.1:(\d+)/", log_path.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{match.group(1)}"
+
+        def get(path: str, body: dict | None = None) -> dict:
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(url + path, data=data,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.load(answer)
+
+        yield get
+    finally:
+        watchdog.cancel()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sweep_runs(tmp_path_factory) -> Path:
+    """Two runs of one group, as a Hydra sweep makes them, with a captioned image each."""
+    root = tmp_path_factory.mktemp("sweep") / "runs"
+    for lr in (0.1, 0.01):
+        with unilog.init(project="sweep", dir=root, backends=["tensorboard"], group="lr-sweep",
+                         config={"lr": lr}, on_error="raise") as run:
+            run.log({"acc": 10 * lr,
+                     "samples": unilog.Image(np.zeros((4, 6, 3), np.uint8),
+                                             caption=f"pred *{lr}*")})
+            run.summary["best_acc"] = 10 * lr
+    return root
+
+
+def wait_for(get, path: str, ready, timeout: float = 30) -> dict:
+    """The answer at ``path`` once ``ready(answer)``: the loader reads files in the background."""
+    deadline = time.monotonic() + timeout
+    while not ready(answer := get(path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
+LOADERS = pytest.mark.parametrize("load_fast", [None, "false"],
+                                  ids=["default-loader", "python-loader"])
+
+
+@pytest.mark.slow
+@LOADERS
+def test_tensorboard_shows_image_captions(sweep_runs, load_fast):
+    """As the docs launch it (the Rust loader) and with ``--load_fast=false``."""
+    with tensorboard_server(sweep_runs, load_fast) as get:
+        tags = wait_for(get, "/data/plugin/images/tags", lambda t: len(t) == 2)
+    descriptions = sorted(info["samples"]["description"] for info in tags.values())
+    assert descriptions == ["<p>pred <em>0.01</em></p>", "<p>pred <em>0.1</em></p>"]
+
+
+@pytest.mark.slow
+@LOADERS
+def test_tensorboard_hparams_show_one_row_per_run_of_a_group(sweep_runs, load_fast):
+    with tensorboard_server(sweep_runs, load_fast) as get:
+        wait_for(get, "/data/plugin/scalars/tags", lambda t: len(t) == 4)
+        groups = get("/data/plugin/hparams/session_groups", {
+            "experimentName": "", "startIndex": 0, "sliceSize": 100,
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                "STATUS_RUNNING"],
+            "colParams": [{"hparam": "lr"}, {"metric": {"group": "", "tag": "summary/best_acc"}}],
+        })["sessionGroups"]
+    # One row per run, each with its own lr and metric, not one row averaging both.
+    assert len(groups) == 2 and all(len(g["sessions"]) == 1 for g in groups)
+    rows = {g["hparams"]["lr"]: [m["value"] for m in g["metricValues"]] for g in groups}
+    assert rows == {0.1: [pytest.approx(1.0)], 0.01: [pytest.approx(0.1)]}

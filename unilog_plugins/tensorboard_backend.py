@@ -10,7 +10,10 @@ says otherwise)::
 What goes where, at unilog's step and the row's wall time:
 
 - numbers: scalars (``simple_value``, float32) under their key;
-- ``Image``: an image summary (PNG); the caption is the tag's description;
+- ``Image``: an image summary (PNG); the caption is the tag's description, in
+  metadata that carries its own data class: TensorBoard's default (Rust) loader
+  replaces the metadata of an image value that has none with its own, without
+  the description, so only ``--load_fast=false`` showed captions before;
 - ``Histogram``: a histogram (bucket limits are the bin edges, the first
   bucket, at the lowest edge, is empty), with min/max/sum/sum of squares;
 - ``Text``: text under ``<key>/text_summary``; ``Table``: its markdown there too;
@@ -19,7 +22,12 @@ What goes where, at unilog's step and the row's wall time:
   whole config as pretty JSON in text ``config``. The sub-folder is rewritten
   when the config or the summary changes, because TensorBoard keeps only the
   first hparams record it finds in a folder; it never holds anything else, so
-  rewriting it cannot cost a scalar (the trap of ``add_hparams(name=".")``);
+  rewriting it cannot cost a scalar (the trap of ``add_hparams(name=".")``).
+  Each run is its own HParams session group (TensorBoard averages the sessions
+  of a group into one row, so unilog's ``group`` there would merge a sweep);
+  the run's ending is the session's status: finished is SUCCESS, failed and
+  killed are FAILURE (TensorBoard has no ABORTED), and text ``run/status``
+  says which it was;
 - name, project, group, notes, tags: text ``run/<field>`` at step 0 (tags as a
   one-column table);
 - ``run.summary``: scalars or text under ``summary/<key>`` at the latest step;
@@ -61,7 +69,10 @@ logger = logging.getLogger("unilog")
 HPARAMS_FOLDER = "hparams"
 TEXT_SUFFIX = "/text_summary"  # what torch's add_text appends; readers expect it
 _EVENT_GLOB = "events.out.tfevents.*"
-_STATUS = {"finished": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "killed": "STATUS_ABORTED"}
+# TensorBoard's hparams Status has UNKNOWN, SUCCESS, FAILURE and RUNNING only (2.21;
+# ABORTED is not in it): a killed run did not complete, which FAILURE says; the
+# exact ending is in text run/status.
+_STATUS = {"finished": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "killed": "STATUS_FAILURE"}
 _PNG_COLORSPACE = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # PNG color type -> channels
 _HUGE = 2**1023  # ints beyond this cannot become a float
 _FILE_IDS = itertools.count()  # two files opened in the same second get distinct names
@@ -73,6 +84,7 @@ def _load_sdk() -> SimpleNamespace:
     from tensorboard.plugins.hparams import api_pb2
     from tensorboard.plugins.hparams import metadata as hparams_metadata
     from tensorboard.plugins.hparams import plugin_data_pb2 as hparams_data_pb2
+    from tensorboard.plugins.image import metadata as image_metadata
     from tensorboard.plugins.text import plugin_data_pb2 as text_data_pb2
     from tensorboard.summary.writer.record_writer import RecordWriter
 
@@ -82,7 +94,8 @@ def _load_sdk() -> SimpleNamespace:
         Value=summary_pb2.Summary.Value, Metadata=summary_pb2.SummaryMetadata,
         HistogramProto=summary_pb2.HistogramProto, TensorProto=tensor_pb2.TensorProto,
         Shape=tensor_shape_pb2.TensorShapeProto, api=api_pb2, hparams_meta=hparams_metadata,
-        hparams_data=hparams_data_pb2, text_data=text_data_pb2,
+        hparams_data=hparams_data_pb2, text_data=text_data_pb2, image_meta=image_metadata,
+        BLOB_SEQUENCE=summary_pb2.DataClass.Value("DATA_CLASS_BLOB_SEQUENCE"),
     )
 
 
@@ -180,9 +193,11 @@ class TensorBoardBackend(Backend):
         self._writer.flush()
 
     def close(self, status: str, exit_code: int) -> None:
-        """Record the run's ending in the hparams session, flush and close the writer."""
+        """Record the run's ending (text ``run/status`` and the hparams session's
+        status), flush and close the writer."""
         self._closed = True
         try:
+            self._add([self._text_value("run/status", status)])
             self._write_hparams(status)
         finally:
             self._writer.close()
@@ -190,9 +205,15 @@ class TensorBoardBackend(Backend):
     # -- rows ----------------------------------------------------------------------
 
     def log_rows(self, rows: list[Row]) -> None:
-        """One event per row: every value of a step in one summary."""
+        """One event per row: every value of a step in one summary.
+
+        Every event is built before any is written, so a value protobuf refuses
+        (a key with a lone surrogate) fails the call before it stores anything:
+        the core then sends the rows again without that key, and none twice.
+        """
         Value, Summary, Event = self._pb.Value, self._pb.Summary, self._pb.Event
-        add = self._writer.write
+        events = []
+        add = events.append
         for row in rows:
             values = []
             for key, value in row.values.items():
@@ -210,6 +231,9 @@ class TensorBoardBackend(Backend):
                 self._step = row.step
             if values:
                 add(Event(wall_time=row.time, step=row.step, summary=Summary(value=values)))
+        write = self._writer.write
+        for event in events:
+            write(event)
 
     def _media_value(self, key: str, media: Any) -> Any:
         """The summary value of a media object (called through ``convert_media``)."""
@@ -232,8 +256,13 @@ class TensorBoardBackend(Backend):
         if image.caption is None:
             return pb.Value(tag=key, image=encoded)
         # TensorBoard shows a tag's description (from its first record) under the images.
-        meta = pb.Metadata(summary_description=image.caption,
-                           plugin_data=pb.Metadata.PluginData(plugin_name="images"))
+        # The Rust data server (the default loader) keeps an image value's metadata only
+        # when it names its data class, else it substitutes a blank one and the caption
+        # is lost; the Python loader reads the description either way. The content is
+        # what both loaders make of a legacy image: a converted blob sequence.
+        meta = pb.image_meta.create_summary_metadata(key, image.caption,
+                                                     converted_to_tensor=True)
+        meta.data_class = pb.BLOB_SEQUENCE
         return pb.Value(tag=key, image=encoded, metadata=meta)
 
     def _histogram(self, histogram: Any) -> Any:
@@ -329,8 +358,11 @@ class TensorBoardBackend(Backend):
         self._hparams_dirty = False
 
     def _session_start(self) -> Any:
+        # No group name: TensorBoard then makes the session (this run's hparams folder)
+        # a group of its own. Sessions sharing a group name show as one row with their
+        # metrics averaged, so unilog's group (a sweep) there merged the sweep's runs.
         info = self._pb.hparams_data.SessionStartInfo(
-            group_name=self._run.group or "", start_time_secs=self._run.start_time)
+            group_name="", start_time_secs=self._run.start_time)
         for key, value in self._hparams.items():
             if isinstance(value, bool):
                 info.hparams[key].bool_value = value
@@ -342,8 +374,11 @@ class TensorBoardBackend(Backend):
                                      session_start_info=info)
 
     def _session_end(self, status: str) -> Any:
+        name = _STATUS.get(status, "STATUS_UNKNOWN")
+        if name not in self._pb.api.Status.keys():  # a TensorBoard without that status
+            name = "STATUS_UNKNOWN"
         info = self._pb.hparams_data.SessionEndInfo(
-            status=self._pb.api.Status.Value(_STATUS.get(status, "STATUS_UNKNOWN")),
+            status=self._pb.api.Status.Value(name),
             end_time_secs=time.time())
         return self._hparams_summary(self._pb.hparams_meta.SESSION_END_INFO_TAG,
                                      session_end_info=info)
