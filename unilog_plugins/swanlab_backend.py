@@ -60,6 +60,7 @@ from typing import Any
 
 import unilog
 from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog_plugins._sdk import argv_has_secrets, git_remote_has_credentials
 
 logger = logging.getLogger("unilog")
 
@@ -106,9 +107,10 @@ class SwanLabBackend(Backend):
         """``log_dir``: where SwanLab's run folder goes (default ``<run dir>/swanlab``);
         ``workspace``: the online workspace (default: the user's own);
         ``system_info``: let SwanLab record hardware, the command line, git,
-        pip packages and monitor the machine (off by default: the command line
-        may hold secrets that unilog redacts only in its own record, and the
-        package list costs seconds at init)."""
+        pip packages and monitor the machine (off by default: the package list
+        costs seconds at init). Even then, the command line is left out when it
+        holds a secret unilog redacts, and git when the remote URL holds
+        credentials: SwanLab records both verbatim."""
         super().__init__(**options)
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path or None, not {type(log_dir).__name__}")
@@ -135,9 +137,7 @@ class SwanLabBackend(Backend):
         mode = "online" if run.mode == "online" else "offline"
         previous = (run.previous.get(self.name) or {}).get("info") or {}
         resume_id = previous.get("id") if run.resumed else None
-        probe = {} if self.system_info else {
-            "hardware": False, "runtime": False, "requirements": False, "conda": False,
-            "git": False, "monitor": False}
+        probe = self._probe()
         settings = swanlab.Settings(
             mode=mode, interactive=False, log_dir=log_dir,
             terminal=swanlab.Settings.Terminal(proxy_type="none"),  # no console capture
@@ -164,6 +164,25 @@ class SwanLabBackend(Backend):
         if url:
             info["url"] = url
         return info
+
+    def _probe(self) -> dict[str, bool]:
+        """What SwanLab may record about the machine: nothing unless ``system_info``;
+        with it, never the command line (``runtime``) when it holds secrets, nor git
+        when the remote URL holds credentials: SwanLab records both verbatim."""
+        if not self.system_info:
+            return {"hardware": False, "runtime": False, "requirements": False,
+                    "conda": False, "git": False, "monitor": False}
+        probe = {}
+        if argv_has_secrets():
+            probe["runtime"] = False
+            logger.info("unilog backend 'swanlab': the command line holds secrets, so "
+                        "SwanLab's runtime information (command, host, python) is not "
+                        "recorded")
+        if git_remote_has_credentials():
+            probe["git"] = False
+            logger.info("unilog backend 'swanlab': the git remote URL holds credentials, "
+                        "so SwanLab's git information is not recorded")
+        return probe
 
     def flush(self) -> None:
         """Hand what SwanLab's writer has buffered to the operating system.

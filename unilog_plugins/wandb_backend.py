@@ -25,6 +25,13 @@ backend's own run object (never the global ``wandb.log``):
 - the ending: ``finish(exit_code=...)``: 0 finished, the exit code (or 1)
   failed, 255 killed (wandb's own code for a Ctrl-C).
 
+Secrets: wandb records ``sys.argv`` verbatim in its run metadata (the
+``.wandb`` file, uploaded by ``wandb sync``). When the command line holds a
+value unilog redacts (``--api-key=...``, ``--hf_token X``, ``db.password=...``),
+the run is started with ``x_disable_meta=True``: no program, args, git or host
+metadata in wandb (``run.json`` has them, redacted). The ``settings`` option
+can set ``x_disable_meta`` itself.
+
 wandb rejects a step lower than one it has (so ``out_of_order_steps`` is
 False) and overwrites history keys named ``_step``, ``_runtime``,
 ``_timestamp`` and ``_wandb``: the key rule appends ``_`` to those names.
@@ -52,6 +59,7 @@ from typing import Any
 import unilog
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo
 from unilog.errors import ConfigError, KeyCollisionError
+from unilog_plugins._sdk import argv_has_secrets
 
 logger = logging.getLogger("unilog")
 
@@ -163,6 +171,13 @@ class WandbBackend(Backend):
         chosen = {**DEFAULT_SETTINGS, "init_timeout": float(self.init_timeout)}
         if mode == "online":  # wandb's default waits for uploads without end
             chosen["finish_timeout"] = float(self.finish_timeout or finish_timeout())
+        if argv_has_secrets() and "x_disable_meta" not in self.settings:
+            # wandb's run metadata holds sys.argv verbatim, and wandb takes no
+            # redacted copy: leave the metadata out (run.json keeps the redacted
+            # command line, the git state and the versions).
+            chosen["x_disable_meta"] = True
+            logger.info("unilog backend 'wandb': the command line holds secrets, so "
+                        "wandb's run metadata (program, args, git, host) is not recorded")
         return {**chosen, **self.settings}
 
     def _root(self, run: RunInfo) -> Path:
