@@ -187,3 +187,46 @@ def test_a_forgotten_offline_mode_fails_fast(tmp_path, runs_dir):
 def test_bad_sdk_mode_fails_at_init():
     with pytest.raises(unilog.ConfigError):
         unilog.init(project="opts", backends={"neptune": {"sdk_mode": "online"}})
+
+
+FORKED = """
+import os, sys, time
+from pathlib import Path
+from unilog.backend import RunInfo
+from unilog_plugins.neptune_backend import NeptuneBackend
+
+run_dir = Path(sys.argv[1])
+backend = NeptuneBackend()
+backend.open(RunInfo(id="forkrun", name="f", project="p", dir=run_dir, mode="offline",
+                     config={}))
+backend.neptune_run["parent/x"] = 1.0
+backend.flush()
+# Another thread of the user's process resets the environment (mock.patch.dict,
+# a test fixture): the run's files must stay where they are.
+os.environ["NEPTUNE_DATA_DIRECTORY"] = "elsewhere"
+os.environ.pop("NEPTUNE_DATA_DIRECTORY")
+pid = os.fork()
+if pid == 0:  # a DataLoader-like worker that touches the inherited run
+    backend.neptune_run["child/x"] = 2.0
+    backend.neptune_run.stop()
+    os._exit(0)
+os.waitpid(pid, 0)
+backend.close("finished", 0)
+print("OK")
+"""
+
+
+def test_files_stay_in_the_run_directory_from_another_cwd_and_in_forked_children(tmp_path):
+    cwd, run_dir = tmp_path / "cwd", tmp_path / "runs" / "p" / "forkrun"
+    cwd.mkdir()
+    run_dir.mkdir(parents=True)
+    env = {k: v for k, v in subprocess_env().items() if k != "NEPTUNE_DATA_DIRECTORY"}
+    proc = subprocess.run([sys.executable, "-c", FORKED, str(run_dir)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr
+    assert list(cwd.iterdir()) == []  # no ./.neptune in the working directory
+    folders = sorted((run_dir / "neptune" / "offline").glob("run__*"))
+    assert len(folders) == 2  # the parent's and the forked child's (neptune's own layout)
+    written = "".join(p.read_text() for f in folders for p in f.glob("data-*.log"))
+    assert '"path": ["child", "x"]' in written and '"path": ["parent", "x"]' in written

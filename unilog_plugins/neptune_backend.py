@@ -20,11 +20,15 @@ Modes (decided at ``open``):
   ``finish`` the Neptune run is left open in ``DEBUG_RUNS[<unilog run id>]`` so the
   fetch API still works; stop it when done), ``"offline"``, ``"async"``, ``"sync"``.
 
-Files: neptune writes under ``$NEPTUNE_DATA_DIRECTORY`` (default ``./.neptune``,
-relative to the working directory). This backend sets that variable to
-``<run dir>/neptune`` only while the Neptune run is created (neptune reads it
-then), and only when the user has not set it; the working directory is never
-changed. The offline log is ``<run dir>/neptune/offline/run__<uuid>__.../data-1.log``.
+Files: ``<run dir>/neptune`` (or ``$NEPTUNE_DATA_DIRECTORY`` when the user set
+it), made absolute at ``open`` and pinned to the Neptune run by its id, so they
+stay there whatever the working directory, a later ``chdir``, another thread
+resetting the environment, or a forked child (a DataLoader worker) touching the
+inherited run: neptune itself would re-read ``$NEPTUNE_DATA_DIRECTORY``
+(default ``./.neptune`` in the working directory) each time it builds an
+operation processor. The environment and the working directory are never
+changed. The offline log is
+``<run dir>/neptune/offline/run__<uuid>__<pid>__<key>/data-1.log``.
 
 What goes where:
 
@@ -56,17 +60,20 @@ Neptune's stdout/stderr/hardware/traceback capture and git info are off.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import math
 import os
 import threading
 import warnings
+from pathlib import Path
 from typing import Any
 
 import unilog
 from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo
 from unilog.config import flatten_config
+from unilog_plugins._sdk import quiet_info
 
 logger = logging.getLogger("unilog")
 
@@ -76,7 +83,7 @@ DATA_DIR_ENV = "NEPTUNE_DATA_DIRECTORY"
 #: Neptune's own namespaces: a metric there would overwrite the run's fields.
 RESERVED = frozenset({"sys", "source_code", "monitoring", "parameters", "unilog",
                       "artifacts"})
-_ENV_LOCK = threading.Lock()  # NEPTUNE_DATA_DIRECTORY is process-wide: one init at a time
+_INSTALL_LOCK = threading.Lock()
 
 
 class NeptuneKeyRule(KeyRule):
@@ -137,7 +144,8 @@ class NeptuneBackend(Backend):
             kwargs.update(project=self.project, api_token=self.api_token)
         if with_id is None:
             kwargs.update(name=run.name, description=run.notes or "", tags=list(run.tags))
-        with _data_directory(run.backend_dir(self.name)):
+        self._data_root = _data_root(run)
+        with _pinned_data_directory(self._data_root), quiet_info("neptune"):
             self.neptune_run = nrun = self._sdk.init_run(with_id, **kwargs)
         if with_id is not None and run.tags:
             nrun["sys/tags"].add(list(run.tags))
@@ -255,7 +263,9 @@ class NeptuneBackend(Backend):
         if self._mode == "debug":  # kept readable (fetch API) until the caller stops it
             DEBUG_RUNS[self._unilog_id] = self.neptune_run
             return
-        self.neptune_run.stop(seconds=self.stop_timeout)
+        with quiet_info("neptune"):  # "Shutting down background jobs...", "Done!"
+            self.neptune_run.stop(seconds=self.stop_timeout)
+        _PINNED.pop(str(self._id), None)
 
 
 _MISSING = object()
@@ -265,20 +275,68 @@ _MISSING = object()
 DEBUG_RUNS: dict[str, Any] = {}
 
 
+def _data_root(run: RunInfo) -> Path:
+    """Where this run's Neptune files go: ``$NEPTUNE_DATA_DIRECTORY`` when the user
+    set it, else ``<run dir>/neptune``; absolute, so a later ``chdir`` (Hydra's)
+    cannot move it."""
+    user = os.environ.get(DATA_DIR_ENV)
+    return Path(user).absolute() if user else run.backend_dir("neptune").absolute()
+
+
+# Where neptune puts a run's files is not an argument of its API: each operation
+# processor asks ``get_container_full_path``, which reads $NEPTUNE_DATA_DIRECTORY
+# (default ./.neptune in the working directory) at that moment. It does so at
+# init_run, and again in every forked child (a DataLoader worker) that touches
+# the inherited run: neptune's fork handler builds a fresh processor lazily. An
+# environment variable set only around init_run (as this backend did) was gone
+# by then, or cleared meanwhile by another thread (mock.patch.dict, a test
+# fixture restoring os.environ), and the files landed in ./.neptune. So the
+# function is wrapped, once, in the three processor modules that imported it:
+# a container this backend created always resolves to the folder pinned for it
+# (by container id), in any process and whatever the environment; every other
+# Neptune run keeps neptune's own rule.
+_PINNED: dict[str, Path] = {}  # container id -> data root
+_OPENING = threading.local()  # .root: the data root of the init_run in progress
+_PROCESSOR_MODULES = ("offline_operation_processor", "async_operation_processor",
+                      "sync_operation_processor")
+
+
+def _install_pinning() -> None:
+    from neptune.internal.operation_processors import utils
+
+    original = utils.get_container_full_path
+    for name in _PROCESSOR_MODULES:
+        module = importlib.import_module(f"neptune.internal.operation_processors.{name}")
+        current = getattr(module, "get_container_full_path", None)
+        if current is None or getattr(current, "_unilog_pinned", False):
+            continue
+
+        def full_path(type_dir: str, container_id: Any, container_type: Any,
+                      _original: Any = current) -> Path:
+            root = _PINNED.get(str(container_id))
+            if root is None and getattr(_OPENING, "root", None) is not None:
+                root = _PINNED[str(container_id)] = _OPENING.root
+            if root is None:
+                return _original(type_dir, container_id, container_type)
+            return root / type_dir / utils.get_container_dir(container_id, container_type)
+
+        full_path._unilog_pinned = True  # type: ignore[attr-defined]
+        full_path.__wrapped__ = original  # type: ignore[attr-defined]
+        module.get_container_full_path = full_path
+
+
 @contextlib.contextmanager
-def _data_directory(path: os.PathLike) -> Any:
-    """``$NEPTUNE_DATA_DIRECTORY`` set to ``path`` while a Neptune run is created
-    (neptune reads it then), unless the user set it; restored afterwards so the
-    user's own Neptune runs are not moved."""
-    with _ENV_LOCK:
-        if DATA_DIR_ENV in os.environ:
-            yield
-            return
-        os.environ[DATA_DIR_ENV] = str(path)
-        try:
-            yield
-        finally:
-            os.environ.pop(DATA_DIR_ENV, None)
+def _pinned_data_directory(root: Path) -> Any:
+    """The Neptune run created inside (on this thread) has its files under ``root``,
+    now and in forked children; the environment is not touched."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _INSTALL_LOCK:
+        _install_pinning()
+    _OPENING.root = root
+    try:
+        yield
+    finally:
+        _OPENING.root = None
 
 
 def _import_neptune() -> Any:
