@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -28,10 +30,16 @@ from digits import train  # examples/ is on sys.path when this file is run as a 
 LOCAL_BACKENDS = ("csv", "tensorboard", "mlflow")
 
 
+def split_names(text: str) -> list[str]:
+    """Backend names from a comma-separated list, as ``unilog.init`` reads one:
+    blanks around the names (``"csv, tensorboard"``) and empty entries ignored."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def default_backends() -> list[str]:
     """$UNILOG_BACKENDS if set, else every local backend that is registered and installed."""
-    if os.environ.get("UNILOG_BACKENDS"):
-        return os.environ["UNILOG_BACKENDS"].split(",")
+    if os.environ.get("UNILOG_BACKENDS", "").strip():
+        return split_names(os.environ["UNILOG_BACKENDS"])
     usable = []
     for name in LOCAL_BACKENDS:
         try:
@@ -79,7 +87,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     config = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
               "optim": {"name": "adam", "lr": args.lr},
               "samples_every": args.samples_every, "hist_every": args.hist_every}
-    backends = args.backends.split(",") if args.backends else default_backends()
+    backends = split_names(args.backends) if args.backends else default_backends()
     try:
         # Under torchrun, init gives ranks > 0 a disabled run (rank_zero_only=True).
         with unilog.init(project=args.project, config=config, dir=args.dir,
@@ -93,18 +101,44 @@ def main(argv: list[str] | None = None) -> Path | None:
     return run.dir
 
 
+def command(name: str) -> str:
+    """How to call the console script ``name`` from the user's shell.
+
+    ``make run`` runs this file with ``.venv/bin/python`` from a shell where the
+    virtualenv is not activated, so ``unilog`` or ``tensorboard`` alone would be
+    "command not found" there: when the script that sits beside this Python is not
+    the one the shell's PATH finds, print its path (relative to the current folder
+    when under it) instead of its bare name.
+    """
+    script = Path(sys.executable).with_name(name)
+    found = shutil.which(name)
+    # The same folder, not the same file: the virtualenv's python is a link to the
+    # system's, which a bare "python" would run without unilog installed.
+    if not script.exists() or (found and Path(found).parent.resolve() == script.parent.resolve()):
+        return name
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def print_where_to_look(run: unilog.Run, backends: list[str]) -> None:
-    """Tell the user how to open what each backend wrote."""
+    """Tell the user how to open what each backend wrote, with commands that work
+    as printed in the shell this was started from."""
+    python = command(Path(sys.executable).name)
     print(f"run {run.id} logged to {run.dir} with {', '.join(backends)}")
-    print(f"  local record:  unilog show {run.dir}")
-    print(f"                 python -c \"import unilog; print(unilog.read_run('{run.dir}')"
+    print(f"  local record:  {command('unilog')} show {run.dir}")
+    print(f"                 {python} -c \"import unilog; print(unilog.read_run('{run.dir}')"
           ".metrics.tail())\"")
     info = unilog.read_run(run.dir).manifest.get("backends", {})
     if "tensorboard" in info:
-        print(f"  TensorBoard:   tensorboard --logdir {run.dir / 'tensorboard'}")
+        print(f"  TensorBoard:   {command('tensorboard')} --logdir {run.dir / 'tensorboard'}")
     if "mlflow" in info:
         uri = info["mlflow"].get("info", {}).get("tracking_uri", "")
-        print(f"  MLflow:        mlflow ui --backend-store-uri {uri}")
+        print(f"  MLflow:        {command('mlflow')} ui --backend-store-uri {uri}")
+    activate = Path(python).with_name("activate")
+    if python != Path(sys.executable).name and activate.exists():
+        print(f"  (or activate the virtualenv first: source {activate}, then the bare names)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +93,60 @@ def test_digits_example_logs_everything_and_reloads_the_best_checkpoint(tmp_path
     assert [f.path for f in best_model.files] == ["model.pt"]
     assert data.summary["best_val_acc"] == pytest.approx(best)
     assert data.summary["reloaded_val_acc"] == pytest.approx(data.summary["best_val_acc"])
+
+
+def plain_path() -> str:
+    """$PATH without this Python's folder: a shell in which the virtualenv is not
+    activated, as ``make run`` is typed."""
+    venv_bin = Path(sys.executable).parent.resolve()
+    return os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and Path(d).resolve() != venv_bin)
+
+
+@pytest.fixture(scope="module")
+def plain_shell_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """examples/train.py as ``make run`` starts it (this Python, from the repository,
+    in a shell without the virtualenv on PATH), backends from $UNILOG_BACKENDS
+    written with blanks after the commas."""
+    root = tmp_path_factory.mktemp("plain") / "runs"
+    proc = subprocess.run(
+        [sys.executable, "examples/train.py", "--epochs", "1", "--dir", str(root)], cwd=REPO,
+        env=subprocess_env(UNILOG_BACKENDS="csv, tensorboard , mlflow", PATH=plain_path()),
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, only_run_dir(root)
+
+
+@pytest.mark.slow
+def test_example_reads_unilog_backends_with_blanks(plain_shell_run):
+    proc, run_dir = plain_shell_run
+    assert set(unilog.read_run(run_dir).manifest["backends"]) == {"csv", "tensorboard", "mlflow"}
+    assert "with csv, tensorboard, mlflow" in proc.stdout
+
+
+@pytest.mark.slow
+def test_example_prints_commands_that_work_in_a_plain_shell(plain_shell_run):
+    """Each printed command runs as printed from the same folder and shell: the local
+    record's for real, the servers' (tensorboard, mlflow ui) asked for their version."""
+    proc, run_dir = plain_shell_run
+    lines = [line.split(":", 1)[1].strip() for line in proc.stdout.splitlines()
+             if re.match(r"  (local record|TensorBoard|MLflow):", line)]
+    lines.append(next(line.strip() for line in proc.stdout.splitlines()
+                      if "read_run(" in line))
+    assert len(lines) == 4, proc.stdout
+    env = subprocess_env(PATH=plain_path())
+    for line in lines:
+        program, *args = shlex.split(line)
+        if program.endswith("tensorboard"):
+            args = ["--version_tb"]
+        elif program.endswith("mlflow"):
+            args = ["--version"]
+        done = subprocess.run(["bash", "-c", shlex.join([program, *args])], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (line, done.stdout + done.stderr)
+    assert run_dir.name in subprocess.run(
+        ["bash", "-c", lines[0]], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=60).stdout
 
 
 @pytest.mark.slow
