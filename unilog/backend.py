@@ -175,7 +175,13 @@ class Backend:
         return None
 
     def log_rows(self, rows: list[Row]) -> None:
-        """Store several rows, in step order. Override to batch; the default calls ``log_row``."""
+        """Store several rows, in step order. Override to batch; the default calls ``log_row``.
+
+        Store all of them or raise before storing any: a call that raises is
+        split and sent again (rows, then one row's keys), so that a value the
+        backend cannot take costs only that value; rows stored before a raise
+        would arrive twice.
+        """
         for row in rows:
             self.log_row(row)
 

@@ -51,6 +51,26 @@ _COLLIDED = object()
 # a leaked asyncio.CancelledError... (a worker thread never gets Ctrl-C).
 _CAUGHT = BaseException
 _INFINITIES = (float("inf"), float("-inf"))
+# Stands for "not sent: the backend was disabled while this batch was being split".
+_DISABLED = RuntimeError("backend disabled")
+# Values sent one at a time to tell a backend that is down from one refusing a value.
+_PROBES = 3
+
+
+def _part(row: Row, items: Any) -> Row:
+    """Some of ``row``'s values, at its step and time."""
+    return Row(row.step, MappingProxyType(dict(items)), row.time)
+
+
+def _first_values(rows: list[Row], n: int) -> list[tuple[int, str]]:
+    """(row index, key) of the first ``n`` values of ``rows``, in order."""
+    found: list[tuple[int, str]] = []
+    for index, row in enumerate(rows):
+        for key in row.values:
+            if len(found) == n:
+                return found
+            found.append((index, key))
+    return found
 
 
 class _Barrier:
@@ -95,9 +115,11 @@ class BackendWorker:
         self.blocking = blocking
         self.info: dict[str, Any] = {}
         self.key_map: dict[str, str] = {}
+        #: Keys this backend refused alone while it took others: left out from then on.
+        self.refused_keys: set[str] = set()
         # Worker-side counts; the caller's thread keeps its own two (dropped,
         # regressed) so no counter is written by two threads.
-        self.counts = {"delivered": 0, "skipped": 0, "failed": 0,
+        self.counts = {"delivered": 0, "skipped": 0, "failed": 0, "failed_values": 0,
                        "errors": 0, "fallback": 0, "collisions": 0}
         self._dropped = 0
         self._regressed = 0
@@ -321,15 +343,140 @@ class BackendWorker:
         n = len(rows)
         if self.disabled:
             self.counts["skipped"] += n
-        elif self._call("log", self._log_rows, rows, records=n):
-            self.counts["delivered"] += n
+        else:
+            adapted, lost = self._adapt_rows(rows)
+            if adapted:
+                lost += self._send_rows(adapted)
+            self.counts["delivered"] += n - lost
+            self.counts["failed"] += lost
         self._mark_done(n)
 
-    def _log_rows(self, rows: list[Row]) -> None:
-        # Adapting inside the guarded call: resolving a tensor can raise too.
-        adapted = [r for r in (self._adapt(row) for row in rows) if r.values]
-        if adapted:
-            self.backend.log_rows(adapted)
+    def _adapt_rows(self, rows: list[Row]) -> tuple[list[Row], int]:
+        """The rows adapted to the backend, leaving out those left empty; and how
+        many rows could not be adapted at all (a key rule that raised)."""
+        adapted, lost = [], 0
+        for row in rows:
+            if self.refused_keys:
+                row = self._without_refused(row)
+            try:
+                row = self._adapt(row)
+            except _CAUGHT as exc:
+                lost += 1
+                self._consecutive += 1
+                self._failed("log", exc)
+                continue
+            if row.values:
+                adapted.append(row)
+        return adapted, lost
+
+    def _without_refused(self, row: Row) -> Row:
+        kept = {k: v for k, v in row.values.items() if k not in self.refused_keys}
+        if len(kept) == len(row.values):
+            return row
+        self.counts["failed_values"] += len(row.values) - len(kept)
+        return Row(row.step, MappingProxyType(kept), row.time)
+
+    # A record or key the backend cannot take costs only itself. A batch that
+    # fails is first probed one value at a time: a backend that takes none of
+    # _PROBES values is down (a dead server: the batch is failed at once, at the
+    # cost of a few calls, never one per row). A backend that takes one is up,
+    # so the rest is split in halves and sent again, down to one row and then
+    # to one key of it: one bad key among 1,000 rows costs one value in about
+    # 2*log2(1000) calls. A key that fails alone while the backend is up is
+    # refused from then on without a call (counted, named in the report), so a
+    # bad key logged at every step costs nothing more. Nothing is sent twice.
+
+    def _send_rows(self, rows: list[Row]) -> int:
+        """Send one batch; return how many rows were lost entirely (values lost
+        from rows that otherwise landed are counted in ``failed_values``)."""
+        error = self._try_log(rows)
+        if error is None:
+            self._consecutive = 0
+            return 0
+        self._consecutive += 1
+        if (self._policy.mode == "disable" or self._consecutive >= self._policy.max_consecutive
+                or (len(rows) == 1 and len(rows[0].values) == 1)):
+            self._failed("log", error)
+            return len(rows)
+        lost = self._isolate(rows, error)  # values lost, per row index
+        whole = sum(1 for i, n in lost.items() if n == len(rows[i].values))
+        self.counts["failed_values"] += sum(lost.values()) - sum(
+            len(rows[i].values) for i, n in lost.items() if n == len(rows[i].values))
+        return whole
+
+    def _isolate(self, rows: list[Row], error: BaseException) -> dict[int, int]:
+        """Deliver what the backend takes of a batch it refused; values lost per row."""
+        parts = list(enumerate(rows))
+        lost: dict[int, int] = {}
+        probed: list[tuple[int, str, BaseException]] = []  # values that failed alone
+        for index, key in _first_values(rows, _PROBES):
+            row = rows[index]
+            failure = self._try_log([_part(row, [(key, row.values[key])])])
+            parts[index] = (index, _part(parts[index][1], [
+                (k, v) for k, v in parts[index][1].values.items() if k != key]))
+            if failure is not None:
+                probed.append((index, key, failure))
+                continue
+            # The backend is up: the failures so far were these values' own.
+            self._consecutive = 0
+            for i, bad, failure in probed:
+                self._refuse(bad, failure)
+                lost[i] = lost.get(i, 0) + 1
+            self._bisect([p for p in parts if p[1].values], lost)
+            return lost
+        self._failed("log", error)  # down: the whole batch, one error
+        return {i: len(row.values) for i, row in enumerate(rows)}
+
+    def _bisect(self, parts: list[tuple[int, Row]], lost: dict[int, int]) -> None:
+        """Send (row index, row) parts, splitting what fails; count lost values in ``lost``."""
+        if self.refused_keys:  # refused meanwhile: leave them out of the rest of the batch
+            parts = [(i, self._strip(i, row, lost)) for i, row in parts]
+            parts = [(i, row) for i, row in parts if row.values]
+        if not parts:
+            return
+        error = self._try_log([row for _, row in parts])
+        if error is None:
+            return
+        if error is _DISABLED:  # disabled meanwhile: nothing more is sent
+            for index, row in parts:
+                lost[index] = lost.get(index, 0) + len(row.values)
+            return
+        if len(parts) > 1:
+            half = len(parts) // 2
+            self._bisect(parts[:half], lost)
+            self._bisect(parts[half:], lost)
+            return
+        index, row = parts[0]
+        items = list(row.values.items())
+        if len(items) == 1:
+            self._refuse(items[0][0], error)
+            lost[index] = lost.get(index, 0) + 1
+            return
+        half = len(items) // 2
+        self._bisect([(index, _part(row, items[:half]))], lost)
+        self._bisect([(index, _part(row, items[half:]))], lost)
+
+    def _strip(self, index: int, row: Row, lost: dict[int, int]) -> Row:
+        kept = [(k, v) for k, v in row.values.items() if k not in self.refused_keys]
+        if len(kept) == len(row.values):
+            return row
+        lost[index] = lost.get(index, 0) + len(row.values) - len(kept)
+        return _part(row, kept)
+
+    def _refuse(self, key: str, error: BaseException) -> None:
+        """``key`` failed alone while the backend took other values: leave it out from now on."""
+        if error is not _DISABLED:
+            self.refused_keys.add(key)
+        self._failed("log", error)
+
+    def _try_log(self, rows: list[Row]) -> BaseException | None:
+        if self.disabled:
+            return _DISABLED
+        try:
+            self.backend.log_rows(rows)
+        except _CAUGHT as exc:
+            return exc
+        return None
 
     def _deliver_other(self, item: tuple[str, Any]) -> None:
         kind, payload = item
@@ -363,20 +510,26 @@ class BackendWorker:
         try:
             fn(*args)
         except _CAUGHT as exc:
-            self.counts["errors"] += 1
             self.counts["failed"] += records
             self._consecutive += 1
-            reason = self._policy.failed(self.name, exc, phase, self._consecutive)
-            # The local record is never disabled: it is what everything else
-            # falls back on, and a bad value must not cost it the rest of the run.
-            if reason and not self.disabled and not self.blocking:
-                self.disabled = reason
-                logger.error("unilog backend %r is %s; the local record keeps everything",
-                             self.name, reason)
+            self._failed(phase, exc)
             return False
         if phase != "flush":  # a flush delivers nothing: it must not hide failing log calls
             self._consecutive = 0
         return True
+
+    def _failed(self, phase: str, exc: BaseException) -> None:
+        """Count and report one failure; the policy may disable the backend."""
+        if exc is _DISABLED:
+            return  # disabled by an earlier failure of this batch: counted as failed only
+        self.counts["errors"] += 1
+        reason = self._policy.failed(self.name, exc, phase, self._consecutive)
+        # The local record is never disabled: it is what everything else
+        # falls back on, and a bad value must not cost it the rest of the run.
+        if reason and not self.disabled and not self.blocking:
+            self.disabled = reason
+            logger.error("unilog backend %r is %s; the local record keeps everything",
+                         self.name, reason)
 
     # -- adaptation to the backend's capabilities --------------------------------
 
@@ -388,8 +541,13 @@ class BackendWorker:
         for key, value in values.items():
             kind = type(value)
             if kind is PendingScalar:
-                value = value.resolve()
                 changed = True
+                try:
+                    value = value.resolve()
+                except _CAUGHT as exc:  # the device copy failed: this value alone is lost
+                    self.counts["failed_values"] += 1
+                    self._failed("log", exc)
+                    continue
                 if self.blocking and (value != value or value in _INFINITIES):
                     self._flag_nonfinite(key, value, row.step)
             elif kind is not float and kind is not int:
@@ -473,6 +631,7 @@ class BackendWorker:
         report["disabled"] = self.disabled
         report["info"] = self.info
         report["key_map"] = dict(self.key_map)
+        report["refused_keys"] = sorted(self.refused_keys)
         return report
 
 

@@ -505,8 +505,8 @@ def _log_problems(run_id: str, report: dict[str, dict[str, Any]]) -> None:
 
     logger = logging.getLogger("unilog")
     for name, counts in report.items():
-        problems = {k: counts[k] for k in ("errors", "dropped", "failed", "undelivered",
-                                           "collisions") if counts.get(k)}
+        problems = {k: counts[k] for k in ("errors", "dropped", "failed", "failed_values",
+                                           "undelivered", "collisions") if counts.get(k)}
         if counts.get("timed_out"):
             problems["timed_out"] = True
         disabled = counts.get("disabled")

@@ -85,16 +85,20 @@ class Noop(Backend):
 
 
 class Recorder(Backend):
-    """Keeps everything it receives in RECORDED[label]; options set its capabilities."""
+    """Keeps everything it receives in RECORDED[label]; options set its capabilities,
+    ``fail_every`` fails every n-th call, and ``refuse_keys`` fails any call whose
+    rows hold one of those keys."""
 
     name = "recorder"
 
     def __init__(self, label: str = "default", media=(), out_of_order: bool = False,
                  allowed: str | None = None, max_length: int | None = None,
-                 fail_every: int = 0, fetchable: dict | None = None, **options):
+                 fail_every: int = 0, fetchable: dict | None = None,
+                 refuse_keys: tuple = (), **options):
         super().__init__(**options)
         self.label = label
         self.fail_every = fail_every
+        self.refuse_keys = frozenset(refuse_keys)
         self.fetchable = fetchable or {}
         self.calls = 0
         # Capabilities are per instance here so one plugin can play many backends.
@@ -111,8 +115,12 @@ class Recorder(Backend):
 
     def log_rows(self, rows):
         self.calls += 1
+        self.data["calls"] = self.calls
         if self.fail_every and self.calls % self.fail_every == 0:
             raise ValueError(f"recorder {self.label}: injected failure #{self.calls}")
+        refused = [k for r in rows for k in r.values if k in self.refuse_keys]
+        if refused:  # like an SDK that rejects a whole batch for one key it cannot take
+            raise ValueError(f"recorder {self.label}: refuses key {refused[0]!r}")
         self.data["rows"].extend((r.step, dict(r.values)) for r in rows)
 
     def log_config(self, config):

@@ -1,0 +1,121 @@
+"""A record or key that a backend cannot take costs only that record or key.
+
+A backend call that fails is split and sent again (rows, then one row's keys),
+so one bad key costs one value, on every backend, and the report counts it
+exactly: ``failed`` rows lost entirely, ``failed_values`` values left out of
+rows that otherwise landed (docs/errors.md).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import unilog
+from tests.readers import read_tensorboard
+
+N = 1000
+BAD_AT = 500
+
+
+def log_rows_with_one_bad_key(run, bad_key: str) -> None:
+    for i in range(N):
+        values = {"x": float(i), "y": float(-i)}
+        if i == BAD_AT:
+            values[bad_key] = 1.0
+        run.log(values)
+
+
+def by_step(rows: list[tuple[int, dict]]) -> dict[int, dict]:
+    """The recorder's calls merged per step (a split row arrives in parts)."""
+    merged: dict[int, dict] = {}
+    for step, values in rows:
+        merged.setdefault(step, {}).update(values)
+    return merged
+
+
+def test_one_refused_key_costs_that_value_alone(recorded, caplog):
+    caplog.set_level(logging.WARNING, logger="unilog")
+    run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["bad"]}})
+    log_rows_with_one_bad_key(run, "bad")
+    report = run.finish(timeout=20)
+
+    rows = by_step(recorded["default"]["rows"])
+    assert list(rows) == list(range(N))
+    assert rows[BAD_AT] == {"x": float(BAD_AT), "y": float(-BAD_AT)}
+    rec = report["recorder"]
+    assert (rec["delivered"], rec["failed"], rec["failed_values"], rec["errors"]) == (
+        N + 1, 0, 1, 1)  # N rows + the config; the bad value alone is lost, once
+    assert rec["disabled"] is None
+    assert unilog.read_run(run.dir).series("bad") == [(BAD_AT, 1.0)]  # the local record has it
+
+
+def test_a_row_whose_every_key_is_refused_is_one_failed_row(recorded):
+    run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["bad", "worse"]}})
+    for i in range(20):
+        run.log({"bad": 1.0, "worse": 2.0} if i == 7 else {"x": float(i)})
+    report = run.finish(timeout=20)
+
+    assert [step for step, _ in recorded["default"]["rows"]] == [
+        i for i in range(20) if i != 7]
+    rec = report["recorder"]
+    assert (rec["failed"], rec["failed_values"], rec["errors"]) == (1, 0, 2)
+
+
+def test_a_backend_failing_everything_is_not_retried_row_by_row(recorded):
+    """A dead backend costs a few calls per batch (the probes), never one per row,
+    and is disabled after max_consecutive failed batches; every row is counted once."""
+    run = unilog.init(backends={"csv": {}, "recorder": {"fail_every": 1}})
+    for i in range(N):
+        run.log({"x": float(i), "y": 1.0})
+        if i % 50 == 49:
+            run.flush(timeout=10)  # 20 batches at least
+    report = run.finish(timeout=20)
+
+    rec = report["recorder"]
+    assert rec["disabled"] == "disabled after 10 consecutive failures"
+    assert rec["failed"] + rec["skipped"] == N
+    assert rec["delivered"] == 1  # the config, which this backend takes
+    assert recorded["default"]["calls"] <= 10 * (1 + 3)  # 10 batches, 3 probes each
+
+
+@pytest.mark.parametrize("bad_key", ["name\udcffundecodable", "nul\x00key"],
+                         ids=["lone-surrogate", "nul"])
+def test_tensorboard_keeps_every_row_beside_a_key_it_cannot_take(bad_key, caplog):
+    caplog.set_level(logging.WARNING, logger="unilog")
+    run = unilog.init(backends=["csv", "tensorboard"])
+    log_rows_with_one_bad_key(run, bad_key)
+    report = run.finish(timeout=20)
+
+    series = read_tensorboard(run.dir)["series"]
+    assert [step for step, _ in series["x"]] == list(range(N))
+    assert [step for step, _ in series["y"]] == list(range(N))
+    tb = report["tensorboard"]
+    assert tb["failed"] == 0
+    assert tb["failed_values"] in (0, 1)  # 0 if TensorBoard's key rule made it acceptable
+    assert len(unilog.read_run(run.dir).series("x")) == N
+
+
+def test_a_key_refused_at_every_step_is_left_out_without_a_call_each_time(recorded):
+    run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["bad"]}})
+    for i in range(300):
+        run.log({"x": float(i), "bad": 1.0})
+        if i % 100 == 0:
+            run.flush(timeout=10)  # several batches: later ones know the key already
+    report = run.finish(timeout=20)
+
+    assert by_step(recorded["default"]["rows"]) == {i: {"x": float(i)} for i in range(300)}
+    rec = report["recorder"]
+    assert (rec["failed"], rec["failed_values"], rec["errors"]) == (0, 300, 1)
+    assert rec["refused_keys"] == ["bad"]
+
+
+def test_nothing_is_sent_twice_while_a_batch_is_split(recorded):
+    run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["bad"]}})
+    for i in range(64):
+        run.log({"a": float(i), "b": float(i), **({"bad": 0.0} if i in (0, 33) else {})})
+    run.finish(timeout=20)
+
+    sent = [(step, key) for step, values in recorded["default"]["rows"] for key in values]
+    assert len(sent) == len(set(sent)) == 128
