@@ -1,6 +1,11 @@
 """``python -m benchmarks [--quick] [--out DIR] [--only NAME ...]``: run the benchmarks,
 print the report and write it (markdown, plus PNG plots) under ``--out``.
 
+``--out`` defaults to ``benchmarks/results`` (the committed report and plots) for a
+full run, and to a temporary folder (``<tmp>/unilog-benchmarks-quick``) for
+``--quick``: a smoke pass's figures must never replace the committed ones, so
+``--quick`` refuses ``benchmarks/results`` as its ``--out``.
+
 Each benchmark is a module with ``run(quick, out) -> rows`` (rows of figure,
 measured, target); it may write PNG plots into ``out``. Every figure is a
 median with [min-max] beside its direct equivalent measured in the same run.
@@ -12,11 +17,15 @@ import argparse
 import importlib
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 Rows = list[tuple[str, str, str]]
+
+#: Where a full run's report and plots go: committed, quoted by docs/performance.md.
+RESULTS = Path(__file__).resolve().parent / "results"
 
 #: Benchmarks of single backends (issues 3 and 4), each a module with ``run(quick) -> rows``.
 BACKEND_BENCHMARKS = ("tensorboard", "mlflow", "wandb", "neptune", "swanlab")
@@ -66,15 +75,32 @@ def _skip_reason(module_name: str) -> str | None:
     return None
 
 
+def output_folder(quick: bool, out: str | None) -> Path:
+    """The folder of the report and plots: ``out``, else ``benchmarks/results`` for a
+    full run and a temporary folder for ``--quick``. Raises ``ValueError`` when a
+    quick run would write into ``benchmarks/results``."""
+    if out is None:
+        return Path(tempfile.gettempdir()) / "unilog-benchmarks-quick" if quick else RESULTS
+    folder = Path(out)
+    if quick and folder.resolve() == RESULTS:
+        raise ValueError(f"--quick would overwrite the committed figures in {out}; "
+                         "leave --out out (a temporary folder) or name another folder")
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and write a markdown report (and plots) under ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke pass)")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", default=None,
+                        help="default: benchmarks/results; with --quick, a temporary folder")
     parser.add_argument("--only", nargs="*", choices=[name for name, _, _ in SECTIONS],
                         help="run only these sections")
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    try:
+        out = output_folder(args.quick, args.out)
+    except ValueError as exc:
+        parser.error(str(exc))
     out.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     failed: list[str] = []
@@ -112,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(section), flush=True)
         lines += section
     report = "\n".join(lines) + "\n"
-    (out / ("report-quick.md" if args.quick else "report.md")).write_text(report)
+    report_path = out / ("report-quick.md" if args.quick else "report.md")
+    report_path.write_text(report)
+    print(f"\nreport and plots written to {out}: {report_path.name}", flush=True)
     if failed:
         print(f"sections that failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
