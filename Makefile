@@ -7,14 +7,23 @@ PYTHON ?= python3
 VENV ?= .venv
 CONSTRAINTS ?= constraints.txt
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip install --quiet -c $(CONSTRAINTS)
+# pip's own progress (what it collects, downloads and installs) stays visible: the
+# first install takes minutes (~2 GB). PIP_FLAGS=--quiet brings back the silence.
+PIP_FLAGS ?=
+PIP := $(PY) -m pip install $(PIP_FLAGS) -c $(CONSTRAINTS)
 
 .PHONY: run test bench install clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@echo "==> [1/3] creating the virtualenv $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> [2/3] installing torch as $(CONSTRAINTS) pins it (the largest download)"
+	$(PIP) torch
+	@echo "==> [3/3] installing unilog (editable) with its test and example extras:"
+	@echo "    every backend SDK, Lightning, Hydra, pytest (a few minutes on a fresh machine)"
 	$(PIP) -e '.[test,examples]'
 	touch $@
+	@echo "==> installed in $(VENV): run its programs as $(VENV)/bin/unilog, ... or first: source $(VENV)/bin/activate"
 
 install: $(VENV)/.installed
 

@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +188,20 @@ def test_contract_helper_passes_for_csv_and_catches_a_failing_backend(tmp_path):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes()
     with pytest.raises(unilog.BackendError):
         check_backend("raising", {}, tmp_path / "bad")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_install_shows_its_progress(tmp_path):
+    """``make install`` takes minutes on a fresh machine: each step says what it does
+    before it starts, and pip's own progress is not silenced (read from ``make -n``:
+    what it would run, without installing anything)."""
+    proc = subprocess.run(["make", "-n", "install", f"VENV={tmp_path / 'venv'}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    installs = [i for i, line in enumerate(lines) if " -m pip install " in line]
+    assert installs, proc.stdout
+    for i in installs:
+        assert "--quiet" not in lines[i].split() and " -q " not in f" {lines[i]} "
+        assert lines[i - 1].startswith('echo "==> ') or lines[i - 2].startswith('echo "==> ')
+        assert "-c constraints.txt" in lines[i]  # torch stays the CPU build
