@@ -3,6 +3,12 @@
 Works on a finished run, a running one and one whose process was killed: a
 last line cut off mid-write is ignored. ``metrics`` needs pandas; everything
 else is the standard library.
+
+Values keep their kind: a number logged comes back as a number, a text as the
+same text, even when it reads as a number (``"007"``), because the local
+record marks the lines of text and media (a fifth field). Lines written before
+that mark have four fields; their value is taken for a number when it reads as
+one, as it always was.
 """
 
 from __future__ import annotations
@@ -28,7 +34,12 @@ class RunData:
     config: dict[str, Any]
     summary: dict[str, Any]
     artifacts: list[Artifact]
+    #: Every line of ``metrics.csv`` as ``(step, time, key, value)``, the value
+    #: as written (unescaped text; a number's decimal text).
     history: list[tuple[int, float, str, str]] = field(repr=False)
+    #: The kind of each line of ``history``: ``"number"``, ``"text"`` or
+    #: ``"media"`` (the value is a file path relative to the run directory).
+    kinds: list[str] = field(default_factory=list, repr=False)
 
     @property
     def status(self) -> str:
@@ -39,51 +50,76 @@ class RunData:
     def metrics(self):
         """A pandas DataFrame: one row per step (the index), one column per key.
 
-        Numeric columns are numbers; media columns hold file paths relative to
-        the run directory; text columns hold the text. A key logged twice at
-        one step keeps its last value.
+        A key that only ever held numbers is a numeric column (int64 when every
+        value is an integer and no step is missing, else float64). Any other
+        key is an object column holding each value as logged: text as str
+        (also text that reads as a number), numbers as int or float, media as
+        file paths relative to the run directory. A key logged twice at one
+        step keeps its last value.
         """
         import pandas as pd
 
         frame = pd.DataFrame(self.history, columns=["step", "time", "key", "value"])
         if frame.empty:
             return pd.DataFrame(index=pd.Index([], name="step"))
+        frame["kind"] = self._line_kinds()
         frame = frame.drop_duplicates(["step", "key"], keep="last")
         order = list(dict.fromkeys(frame["key"]))
         steps = pd.Index(sorted(frame["step"].unique()), name="step")
         # Decided per key on the long table, not column by column (a run may
-        # have tens of thousands of keys). NaN is written "nan": a number too.
+        # have tens of thousands of keys).
         key, text = frame["key"], frame["value"]
-        numbers = pd.to_numeric(text, errors="coerce")
-        numeric = (numbers.notna() | text.eq("nan")).groupby(key).transform("all")
+        number = frame["kind"].eq(NUMBER)
+        numeric = number.groupby(key).transform("all")
         # Integers stay int64 (exact) in columns without gaps, as pandas would.
-        exact = (text.str.fullmatch(r"-?\d{1,18}").groupby(key).transform("all")
+        exact = ((number & text.str.fullmatch(r"-?\d{1,18}")).groupby(key).transform("all")
                  & key.map(key.value_counts()).eq(len(steps)))
         parts = []
         for mask, parse in ((numeric & exact, pd.to_numeric),
                             (numeric & ~exact, lambda v: pd.to_numeric(v, errors="coerce")),
-                            (~numeric, lambda v: v)):
-            if mask.any():
-                part = frame[mask].assign(value=lambda f, parse=parse: parse(f["value"]))
-                parts.append(part.pivot(index="step", columns="key", values="value")
-                             .reindex(steps))
+                            (~numeric, None)):
+            if not mask.any():
+                continue
+            part = frame[mask]
+            if parse is None:  # each value by its own kind, kept as a Python object
+                values = [_number(v) if k == NUMBER else v
+                          for v, k in zip(part["value"], part["kind"])]
+                part = part.assign(value=pd.Series(values, index=part.index, dtype=object))
+            else:
+                part = part.assign(value=parse(part["value"]))
+            parts.append(part.pivot(index="step", columns="key", values="value").reindex(steps))
         wide = pd.concat(parts, axis=1)
         wide.columns.name = None
         return wide[order]
 
     def series(self, key: str) -> list[tuple[int, Any]]:
-        """``[(step, value), ...]`` of one key, numbers parsed, without pandas."""
-        return [(step, _parse(value)) for step, _, k, value in self.history if k == key]
+        """``[(step, value), ...]`` of one key, without pandas: numbers as int or
+        float, text as str."""
+        return [(step, _number(value) if kind == NUMBER else value)
+                for (step, _, k, value), kind in zip(self.history, self._line_kinds())
+                if k == key]
+
+    def _line_kinds(self) -> list[str]:
+        # A RunData made by hand may come without kinds: guess as for old files.
+        if len(self.kinds) == len(self.history):
+            return self.kinds
+        return [_guess_kind(value) for _, _, _, value in self.history]
 
 
-def _parse(value: str) -> Any:
-    try:
-        return int(value)
-    except ValueError:
-        try:
-            return float(value)
-        except ValueError:
-            return value
+NUMBER, TEXT, MEDIA = "number", "text", "media"
+# What Python's str() of an int and repr() of a float write; nothing else is
+# taken for a number in a line without a kind mark.
+_NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+                        r"|[-+]?(?:inf|nan)")
+_INT_RE = re.compile(r"[-+]?[0-9]+")
+
+
+def _guess_kind(value: str) -> str:
+    return NUMBER if _NUMBER_RE.fullmatch(value) else TEXT
+
+
+def _number(value: str) -> int | float:
+    return int(value) if _INT_RE.fullmatch(value) else float(value)
 
 
 def read_run(path: str | os.PathLike) -> RunData:
@@ -92,13 +128,15 @@ def read_run(path: str | os.PathLike) -> RunData:
     manifest = _read_json(root / "run.json")
     if manifest is None:
         raise FileNotFoundError(f"{root} is not a unilog run directory (no run.json)")
+    history, kinds = read_lines(root / "metrics.csv")
     return RunData(
         path=root,
         manifest=manifest,
         config=_read_json(root / "config.json") or {},
         summary=_read_json(root / "summary.json") or {},
         artifacts=ArtifactStore(root, manifest.get("id", root.name)).list(),
-        history=read_history(root / "metrics.csv"),
+        history=history,
+        kinds=kinds,
     )
 
 
@@ -124,12 +162,19 @@ def unescape(text: str) -> str:
 
 def read_history(path: Path) -> list[tuple[int, float, str, str]]:
     """The lines of ``metrics.csv`` as ``(step, time, key, value)``; a torn last line is dropped."""
+    return read_lines(path)[0]
+
+
+def read_lines(path: Path) -> tuple[list[tuple[int, float, str, str]], list[str]]:
+    """:func:`read_history` and the kind of each line (``"number"``, ``"text"`` or
+    ``"media"``): the line's mark, else, in a file written before marks, a
+    guess from the value (a number if it reads as one)."""
     if not path.exists():
-        return []
+        return [], []
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         text = f.read()
     text = text[: text.rfind("\n") + 1]  # a line with no newline was torn by a crash
-    rows = []
+    rows, kinds = [], []
     # A long text is one field: lift csv's 128 KiB field limit while reading.
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text)))
@@ -138,14 +183,17 @@ def read_history(path: Path) -> list[tuple[int, float, str, str]]:
     finally:
         csv.field_size_limit(limit)
     for record in records:
-        if len(record) != 4 or record[0] == "step":
+        if len(record) not in (4, 5) or record[0] == "step":
             continue
         try:
-            rows.append((int(record[0]), float(record[1]), unescape(record[2]),
-                         unescape(record[3])))
+            row = (int(record[0]), float(record[1]), unescape(record[2]), unescape(record[3]))
         except ValueError:
             continue
-    return rows
+        rows.append(row)
+        # A mark this reader does not know is still not a number: kept as text.
+        kinds.append(_guess_kind(record[3]) if len(record) == 4
+                     else MEDIA if record[4] == MEDIA else TEXT)
+    return rows, kinds
 
 
 def last_step(run_dir: Path) -> int | None:

@@ -8,6 +8,11 @@ Files in the run directory:
   keeps the cost of a ``log`` flat however many rows or distinct keys the run
   has (a wide file would have to be rewritten for each new key).
   ``unilog.read_run(path).metrics`` pivots it to one column per metric.
+- A number's line has those four fields. A text's line has a fifth, ``text``,
+  and a media file's line a fifth, ``media``: so text that reads as a number
+  (``"007"``, ``"1e3"``) is read back as text, and a text is never taken for a
+  media path. Lines of runs written before the mark have four fields; a
+  reader takes their value for a number when it reads as one.
 - ``media/<key>/step_<step>.<ext>``: images (PNG), histograms (JSON), tables
   (CSV); the metrics line holds the file's path relative to the run directory.
   A key too long for a path becomes ``media/<first part>/<hash of the key>/``.
@@ -16,8 +21,8 @@ Files in the run directory:
   (``unilog.read_run`` reads them back), so every line is exactly one record:
   a crash can tear only the last line, and a reader can split on newlines.
 - ``config.json``: the resolved, redacted config.
-- ``summary.json``: the last value of every metric, overridden by what the
-  user set in ``run.summary``.
+- ``summary.json``: the last value of every metric (a number, the text itself,
+  or a media file's path), overridden by what the user set in ``run.summary``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ from unilog.read import escape
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, Row, RunInfo
 
 METRICS_HEADER = ("step", "time", "key", "value")
+#: The fifth field of a line whose value is text, or the path of a media file.
+#: A number's line has four fields, as every line had before text was marked.
+KIND_TEXT = "text"
+KIND_MEDIA = "media"
 logger = logging.getLogger("unilog")
 _UNSAFE = re.compile(r"[^\w.\- ]")
 
@@ -98,22 +107,34 @@ class CSVBackend(Backend):
         for row in rows:
             step, when = row.step, round(row.time, 3)
             for key, value in row.values.items():
-                kind = type(value)
-                if kind is not float and kind is not int:
-                    value = self._media_cell(key, step, value)
-                last[key] = value
                 cell_key = keys.get(key)
                 if cell_key is None:
                     cell_key = keys[key] = escape(key)
-                write((step, when, cell_key, value))
+                kind = type(value)
+                if kind is float or kind is int:
+                    last[key] = value
+                    write((step, when, cell_key, value))
+                else:
+                    last[key], cell, mark = self._media_cell(key, step, value)
+                    write((step, when, cell_key, cell, mark))
 
-    def _media_cell(self, key: str, step: int, media: Any) -> str:
-        """The cell for a media value; a value that cannot be saved costs only its own cell."""
+    def _media_cell(self, key: str, step: int, media: Any) -> tuple[str, str, str]:
+        """``(summary value, cell, kind mark)`` for a non-number value; a value
+        that cannot be saved costs only its own cell."""
         if isinstance(media, unilog.Text):
-            return escape(media.text)
-        return self.convert_media(
-            lambda m: self._save_media(key, step, m), key, step, media,
-            fallback=lambda exc: f"<unsaved {media.kind}: {type(exc).__name__}>")
+            # The summary holds the text itself; only the CSV cell is escaped.
+            return media.text, escape(media.text), KIND_TEXT
+
+        def saved(m: Any) -> tuple[str, str, str]:
+            path = self._save_media(key, step, m)
+            return path, path, KIND_MEDIA
+
+        def unsaved(exc: BaseException) -> tuple[str, str, str]:
+            # No file: the line says why, as text, so no reader looks for the file.
+            note = f"<unsaved {media.kind}: {type(exc).__name__}>"
+            return note, note, KIND_TEXT
+
+        return self.convert_media(saved, key, step, media, fallback=unsaved)
 
     def _save_media(self, key: str, step: int, media: Any) -> str:
         stem = media_stem(key, step)
