@@ -6,7 +6,9 @@ metadata (wandb: the program and ``sys.argv``; SwanLab with ``system_info``: the
 command line and the git remote URL). One real child process runs all six
 backends offline with secrets in each of those places, from a git repository
 whose remote URL holds a token, and every byte under the unilog dir, and the
-working directory, is searched for them.
+working directory, is searched for them. The same run checks that the SDKs'
+own console chatter stays out of the terminal in offline mode and that every
+SDK backend says how to look at what it wrote (``view`` in its info).
 """
 
 from __future__ import annotations
@@ -69,11 +71,11 @@ def logged(tmp_path_factory):
         cwd=work, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = Path(done.stdout.split("RUN_DIR", 1)[1].split()[0])
-    return work, runs, run_dir
+    return work, runs, run_dir, done.stdout + done.stderr
 
 
 def test_every_backend_wrote_its_files(logged):
-    _, _, run_dir = logged
+    _, _, run_dir, _ = logged
     manifest = json.loads((run_dir / "run.json").read_text())
     for name in BACKENDS:
         report = manifest["backends"][name]
@@ -84,7 +86,7 @@ def test_every_backend_wrote_its_files(logged):
 
 
 def test_no_secret_in_any_file(logged):
-    work, runs, run_dir = logged
+    work, runs, _, _ = logged
     leaks = []
     for root in (runs, work):
         for path in every_file(root):
@@ -97,11 +99,35 @@ def test_no_secret_in_any_file(logged):
 
 
 def test_the_command_line_is_recorded_redacted(logged):
-    _, _, run_dir = logged
+    _, _, run_dir, _ = logged
     command = json.loads((run_dir / "run.json").read_text())["provenance"]["command"]
     assert "--api-key=***REDACTED***" in command and "db.password=***REDACTED***" in command
 
 
 def test_nothing_is_written_to_the_working_directory(logged):
-    work, _, _ = logged
+    work, _, _, _ = logged
     assert sorted(p.name for p in work.iterdir()) == [".git", "script.py"]
+
+
+#: What the SDKs print by themselves in offline mode (SwanLab's banner came twice).
+CHATTER = ("swanlab:", "Open in the app", "Shutting down background jobs",
+           "Creating initial MLflow database tables", "Updating database tables", "wandb:")
+
+
+def test_no_sdk_chatter_in_offline_mode(logged):
+    output = logged[3]
+    heard = [line for line in output.splitlines() if any(c in line for c in CHATTER)]
+    assert not heard, "\n".join(heard)
+
+
+def test_each_sdk_backend_says_how_to_view_what_it_wrote(logged):
+    _, _, run_dir, _ = logged
+    infos = {name: report["info"] for name, report in
+             json.loads((run_dir / "run.json").read_text())["backends"].items()}
+    views = {name: infos[name].get("view") for name in ("wandb", "mlflow", "swanlab",
+                                                         "neptune")}
+    assert views["wandb"] == f"wandb sync {infos['wandb']['dir']}"
+    assert views["mlflow"].startswith("mlflow ui --backend-store-uri sqlite:///")
+    assert views["swanlab"] == f"swanlab sync {infos['swanlab']['location']}"
+    assert views["neptune"] == f"cat {infos['neptune']['location']}/data-*.log"
+    assert list(Path(infos["neptune"]["location"]).glob("data-*.log"))

@@ -87,7 +87,8 @@ def test_the_offline_run_sits_in_the_run_directory(logged):
     assert (folder / f"run-{run.id}.wandb").is_file()
     report = unilog.read_run(run.dir).manifest["backends"]["wandb"]
     assert report["info"] == {"id": run.id, "mode": "offline", "project": "p",
-                              "dir": str(folder), "sync": f"wandb sync {folder}"}
+                              "dir": str(folder), "sync": f"wandb sync {folder}",
+                              "view": f"wandb sync {folder}"}
     assert not any(report[k] for k in ("errors", "failed", "dropped", "fallback", "undelivered"))
     assert report["key_map"] == {"_step": "_step_"}
     assert logged["data"]["exit_code"] == 0

@@ -65,6 +65,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import threading
 import warnings
 from pathlib import Path
@@ -160,10 +161,29 @@ class NeptuneBackend(Backend):
         if mode in ("async", "sync"):
             with contextlib.suppress(Exception):
                 info["url"] = nrun.get_url()
+        info.update(self._where(nrun, mode, info.get("url")))
         if run.resumed and with_id is None:
             logger.info("unilog backend 'neptune': Neptune cannot reopen a %s run; this "
                         "resumed run is a new Neptune run with unilog/run_id=%s", mode, run.id)
         return info
+
+    def _where(self, nrun: Any, mode: str, url: str | None) -> dict[str, str]:
+        """``location`` (its operation log's folder), ``sync`` and ``view`` (a command)."""
+        if mode == "debug":  # in memory only
+            return {"view": f"unilog_plugins.neptune_backend.DEBUG_RUNS[{self._unilog_id!r}]"}
+        try:
+            folder = Path(nrun._op_processor.data_path)  # neptune has no public accessor
+        except Exception:
+            folder = self._data_root
+        # `neptune sync --path P` reads only a folder named .neptune (in P, or P itself).
+        root = shlex.quote(str(self._data_root))
+        sync = (f"neptune sync --path {root}" if self._data_root.name == ".neptune" else
+                f"cd \"$(mktemp -d)\" && ln -s {root} .neptune && neptune sync --path .")
+        where = {"location": str(folder), "sync": sync}
+        # The operation log is JSON lines: the one way to look at an offline run
+        # now that the hosted app is gone.
+        where["view"] = url or f"cat {shlex.quote(str(folder))}/data-*.log"
+        return where
 
     # -- rows -------------------------------------------------------------------
 

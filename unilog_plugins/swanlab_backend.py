@@ -46,14 +46,17 @@ of stdout/stderr is off.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,7 @@ class SwanLabBackend(Backend):
         self.workspace = workspace
         self.system_info = bool(system_info)
         self._run: Any = None
+        self._quiet = False
         self._step = 0
         self._copied: set[tuple[str, int]] = set()
 
@@ -148,10 +152,12 @@ class SwanLabBackend(Backend):
         elif resume_id:
             kwargs["id"] = resume_id
         hook = sys.excepthook
-        self._run = swanlab.init(
-            settings=settings, project=run.project, workspace=self.workspace,
-            name=run.name, description=run.notes or None, group=run.group or None,
-            tags=list(run.tags) or None, **kwargs)
+        self._quiet = mode == "offline"
+        with _quiet_console(self._quiet):
+            self._run = swanlab.init(
+                settings=settings, project=run.project, workspace=self.workspace,
+                name=run.name, description=run.notes or None, group=run.group or None,
+                tags=list(run.tags) or None, **kwargs)
         # SwanLab installs an excepthook that ends its run as crashed at once;
         # unilog's hook decides the ending and closes this backend after
         # draining its queue, so a crash never costs the rows still queued.
@@ -159,10 +165,12 @@ class SwanLabBackend(Backend):
             sys.excepthook = hook
         self._swanlab = swanlab
         info = {"id": self._run.id, "location": str(self._run.dir), "mode": mode,
-                "log_dir": str(log_dir)}
+                "log_dir": str(log_dir), "sync": f"swanlab sync {shlex.quote(str(self._run.dir))}"}
         url = getattr(self._run, "url", None) if mode == "online" else None
         if url:
             info["url"] = url
+        # SwanLab 0.10.3 has no local viewer for offline runs: they are seen once synced.
+        info["view"] = url or info["sync"]
         return info
 
     def _probe(self) -> dict[str, bool]:
@@ -206,7 +214,8 @@ class SwanLabBackend(Backend):
             return
         state = _STATE.get(status, "crashed")
         error = None if state == "success" else f"unilog run {status} (exit code {exit_code})"
-        run.finish(state=state, error=error)
+        with _quiet_console(self._quiet):
+            run.finish(state=state, error=error)
 
     # -- rows ----------------------------------------------------------------------
 
@@ -278,6 +287,36 @@ class SwanLabBackend(Backend):
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 self._run.save(glob.escape(str(path)), base_path=str(files_dir), policy="now")
         self._copied.add((artifact.name, artifact.version))
+
+
+_QUIET_LOCK = threading.Lock()
+_quiet_depth = 0
+
+
+@contextlib.contextmanager
+def _quiet_console(quiet: bool) -> Any:
+    """SwanLab's console silenced while inside (when ``quiet``): its banner at init
+    and its sync hint at finish, each printed twice by 0.10.3. SwanLab prints
+    through one module-level rich ``Console`` and has no setting for it; its
+    ``quiet`` flag is restored on exit (nested and concurrent uses counted)."""
+    global _quiet_depth
+    if not quiet:
+        yield
+        return
+    from swanlab.sdk.internal.pkg import console
+
+    with _QUIET_LOCK:
+        _quiet_depth += 1
+        if _quiet_depth == 1:
+            _quiet_console.previous = console.c.quiet
+            console.c.quiet = True
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                console.c.quiet = _quiet_console.previous
 
 
 def _plain(config: Any) -> Any:

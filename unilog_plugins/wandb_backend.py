@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,9 +153,9 @@ class WandbBackend(Backend):
         info = {"id": self._wb.id, "mode": mode, "project": self._wb.project,
                 "dir": self._wb.sync_dir}
         if mode == "online":
-            info.update(entity=self._wb.entity, url=self._wb.url)
-        else:
-            info["sync"] = f"wandb sync {self._wb.sync_dir}"
+            info.update(entity=self._wb.entity, url=self._wb.url, view=self._wb.url)
+        else:  # an offline run is looked at once synced: the command that does it
+            info["sync"] = info["view"] = f"wandb sync {shlex.quote(self._wb.sync_dir)}"
         return info
 
     def _resolve_mode(self, run: RunInfo) -> str:
