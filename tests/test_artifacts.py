@@ -454,6 +454,64 @@ def test_find_artifact_error_lists_existing_refs(tmp_path, clock):
         find_artifact("model", tmp_path / "empty" / "run", tmp_path / "empty")
 
 
+def test_find_artifact_pinned_to_an_unknown_run_says_what_was_searched(tmp_path, clock):
+    project = tmp_path / "proj"
+    other = ArtifactStore(project / "other", "other")
+    other.add(write(tmp_path / "m.pt", "1"), name="model")
+    with pytest.raises(ArtifactError) as info:
+        find_artifact("gone/model:v0", project / "here", project)
+    message = str(info.value)
+    assert "'gone/model:v0'" in message and "no run 'gone'" in message
+    assert str(project) in message and "other/model:v0" in message
+
+
+# --- references pinned to a run, with backends that can fetch ------------------------------
+
+
+def test_a_pinned_reference_is_not_answered_by_a_backend(recorded):
+    """Regression (issue 10 A13): a backend's download_artifact cannot be told the
+    run, so asking it for "<run id>/name" dropped the run and returned any copy."""
+    import unilog
+
+    run = unilog.init(backends={"recorder": {"label": "fetcher", "fetchable": {"remote": "x"}}})
+    try:
+        with pytest.raises(ArtifactError) as info:
+            run.use_artifact("elsewhere/remote:best")
+        message = str(info.value)
+        assert "'elsewhere/remote:best'" in message and "no run 'elsewhere'" in message
+        assert "backends (recorder) were not asked" in message
+        assert "fetch_thread" not in recorded["fetcher"]  # never asked
+        assert run.use_artifact("remote:best").source == "recorder"  # unpinned: asked
+    finally:
+        run.finish()
+
+
+def test_a_pinned_reference_never_resolves_to_another_runs_copy_in_mlflow(tmp_path):
+    """Regression (issue 10 A13), as found: MLflow returned the producer's copy for a
+    reference pinned to a run id that does not exist."""
+    pytest.importorskip("mlflow")
+    import shutil
+
+    import unilog
+
+    options = {"mlflow": {"tracking_uri": "sqlite:///" + (tmp_path / "mlflow.db").as_posix()}}
+    weights = write(tmp_path / "weights.bin", b"theirs")
+    with unilog.init(project="share", backends=options) as producer:
+        producer.log_artifact(weights, name="model")
+    shutil.rmtree(producer.dir)  # the producing run's files are on another machine
+
+    with unilog.init(project="share", backends=options) as consumer:
+        for ref in ("no-such-run/model:v0", f"{producer.id}/model:v0", f"{producer.id}/model"):
+            with pytest.raises(ArtifactError) as info:
+                consumer.use_artifact(ref)
+            message = str(info.value)
+            assert repr(ref) in message and "no run" in message, message
+            assert "backends (mlflow) were not asked" in message, message
+        fetched = consumer.use_artifact("model:v0")  # unpinned, MLflow is still asked
+        assert fetched.source == "mlflow"
+        assert Path(fetched.file()).read_bytes() == b"theirs"
+
+
 def test_all_is_sorted_and_complete():
     assert artifacts.__all__ == sorted(artifacts.__all__)
     public = {

@@ -367,9 +367,10 @@ class ArtifactStore:
 def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> Artifact:
     """Resolve ``run.use_artifact(ref)``.
 
-    ``ref`` is ``"name[:alias]"`` or ``"<run_id>/name[:alias]"`` (pinned to a run).
-    Unpinned, the current run wins; otherwise the matching version with the
-    newest ``created`` among the other runs of the project.
+    ``ref`` is ``"name[:alias]"`` or ``"<run_id>/name[:alias]"`` (pinned to a run:
+    that run's version or an ArtifactError, never another run's). Unpinned, the
+    current run wins; otherwise the matching version with the newest
+    ``created`` among the other runs of the project.
     """
     run_id, _, rest = ref.partition("/") if isinstance(ref, str) and "/" in ref else ("", "", ref)
     name, alias = parse_ref(rest)
@@ -379,6 +380,12 @@ def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> A
         if not _NAME_RE.fullmatch(run_id):
             raise ArtifactError(f"invalid run id {run_id!r} in artifact reference {ref!r}")
         candidates = [s for s in [current, *others] if s is not None and s.run_dir.name == run_id]
+        if not candidates:  # exact or nothing: never another run's copy
+            where = f"in {project_dir}" if project_dir is not None else "here"
+            raise ArtifactError(
+                f"no artifact matches {ref!r}: no run {run_id!r} with artifacts {where}; "
+                f"{_describe_existing(current, others)}"
+            )
     elif current is not None and (found := current.get(name, alias)) is not None:
         return found
     else:

@@ -383,18 +383,39 @@ class Run:
         ``"<run id>/name:alias"``: in this run first, then in the project's other
         runs, newest first, then in the run's backends (each asked on its own
         worker, at most ``timeout`` seconds, default the finish timeout). Call
-        ``.download()`` on the result for its files."""
+        ``.download()`` on the result for its files.
+
+        A reference resolves exactly or fails: ``"<run id>/name:alias"`` names
+        that run's artifact only. Backends fetch by name from whichever of
+        their runs has it, so they are not asked for a reference pinned to a
+        run; when the run is not found locally, that is an ArtifactError
+        naming the reference and what was searched."""
         project_dir = self._settings.dir / self.project
         try:
             return find_artifact(ref, None if self._disabled else self.dir, project_dir)
         except ArtifactError as not_local:
-            fetched = None if self._disabled else self._fetch_from_backends(ref, timeout)
+            fetched = (None if self._disabled
+                       else self._fetch_from_backends(ref, timeout, not_local))
             if fetched is None:
                 raise not_local
             return fetched
 
-    def _fetch_from_backends(self, ref: str, timeout: float | None) -> FetchedArtifact | None:
-        name, alias = parse_ref(ref.rsplit("/", 1)[-1])
+    def _fetch_from_backends(self, ref: str, timeout: float | None,
+                             not_local: ArtifactError) -> FetchedArtifact | None:
+        """The artifact from the first backend that has it, or None. A reference
+        pinned to a run raises ``not_local`` completed with why no backend was asked."""
+        if not isinstance(ref, str):  # find_artifact said what a reference is
+            return None
+        remote = [w.name for w in self._dispatcher.workers if not w.blocking]
+        pinned, _, rest = ref.rpartition("/")
+        if pinned and remote:
+            # download_artifact(name, alias, root) cannot be told the run: asked,
+            # a backend would answer with any run's copy (issue 10 A13).
+            raise ArtifactError(
+                f"{not_local}; the backends ({', '.join(remote)}) were not asked: they "
+                f"fetch an artifact by name from any of their runs, not from run {pinned!r}"
+            ) from None
+        name, alias = parse_ref(rest)
         timeout = settings.finish_timeout() if timeout is None else timeout
         for worker in self._dispatcher.workers:
             if worker.blocking:
