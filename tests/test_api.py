@@ -248,7 +248,7 @@ def test_unknown_backend_lists_available():
 
 
 def test_missing_sdk_names_the_pip_extra():
-    with pytest.raises(BackendNotInstalled, match=r"pip install 'unilog\[nosuchsdk\]'"):
+    with pytest.raises(BackendNotInstalled, match=r"pip install 'unilog-ml\[nosuchsdk\]'"):
         unilog.init(backends=["needs_missing_sdk"])
     assert issubclass(BackendNotInstalled, ImportError)
 

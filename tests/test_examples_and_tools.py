@@ -205,3 +205,55 @@ def test_make_install_shows_its_progress(tmp_path):
         assert "--quiet" not in lines[i].split() and " -q " not in f" {lines[i]} "
         assert lines[i - 1].startswith('echo "==> ') or lines[i - 2].startswith('echo "==> ')
         assert "-c constraints.txt" in lines[i]  # torch stays the CPU build
+
+
+#: A name that installs unilog from a package index: "unilog" there is an unrelated
+#: 2017 package, so every hint must say unilog-ml. Matches ``unilog[extra]``,
+#: ``pip install unilog``, ``version("unilog")`` and ``name = "unilog"``.
+OLD_DISTRIBUTION = re.compile(
+    r"""(?<![\w-])unilog\[|pip install\s+['"]?unilog(?![\w-])"""
+    r"""|version\(\s*['"]unilog['"]\s*\)|^name\s*=\s*["']unilog["']""")
+
+#: Hints in files that other engineers own and are changing now (issue 10 C2): each
+#: (path, text of the line) stays allowed until its owner renames it; then remove it.
+PENDING_HINTS = {
+    ("docs/backends.md", "install with `pip install 'unilog[mlflow]'`"),
+    ("docs/backends.md", "install with `pip install 'unilog[wandb]'`"),
+    ("docs/backends.md", "installed with `pip install unilog[neptune]`"),
+    ("docs/backends.md", "extra `unilog[swanlab]`"),
+    ("unilog/backend.py", "The ``unilog[<extra>]`` that installs them."),
+    ("unilog/plugins.py", "(naming the ``pip install 'unilog[extra]'`` that fixes it)"),
+    ("unilog/lightning/__init__.py", "(``pip install 'unilog[lightning]'``)"),
+    ("unilog/lightning/__init__.py", "needs Lightning: pip install 'unilog[lightning]'"),
+}
+
+
+def test_every_install_hint_names_the_unilog_ml_distribution():
+    """The distribution is unilog-ml (the import name stays unilog): every install
+    command, extra and metadata lookup in the repository says so, and so do the
+    hints unilog prints."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    this_file = Path(__file__).relative_to(REPO).as_posix()
+    found = []
+    for path in listed.splitlines():
+        if path == this_file or not (REPO / path).is_file():
+            continue
+        try:
+            text = (REPO / path).read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # images, databases
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if OLD_DISTRIBUTION.search(line) and not any(
+                    path == pending and fragment in line for pending, fragment in PENDING_HINTS):
+                found.append(f"{path}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+    from importlib import metadata
+
+    dist = metadata.distribution("unilog-ml")
+    assert any(req.startswith("unilog-ml[") and "extra == \"all\"" in req
+               for req in dist.requires or []), dist.requires
+    assert unilog.__version__ == dist.version
+    error = unilog.BackendNotInstalled("x", "x_sdk", "mlflow")
+    assert "pip install 'unilog-ml[mlflow]'" in str(error)

@@ -91,7 +91,7 @@ def __getattr__(name: str) -> Any:
         from importlib import metadata
 
         try:
-            return metadata.version("unilog")
+            return metadata.version("unilog-ml")
         except metadata.PackageNotFoundError:
             return "0+unknown"
     module = _LAZY.get(name)

@@ -115,7 +115,7 @@ def _backends(_args: argparse.Namespace) -> int:
 
     for name, cls in sorted(available_backends().items()):
         missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
-        state = f"missing {', '.join(missing)}: pip install 'unilog[{cls.extra}]'" if missing \
+        state = f"missing {', '.join(missing)}: pip install 'unilog-ml[{cls.extra}]'" if missing \
             else "ready"
         print(f"{name:<20} {cls.__module__:<40} {state}")
     return 0

@@ -40,7 +40,7 @@ class BackendNotInstalled(UnilogError, ImportError):
         self.backend = backend
         self.module = module
         self.extra = extra
-        fix = f"pip install 'unilog[{extra}]'" if extra else f"pip install {module}"
+        fix = f"pip install 'unilog-ml[{extra}]'" if extra else f"pip install {module}"
         super().__init__(
             f"the {backend!r} backend needs the {module!r} package, which is not "
             f"installed. Install it with: {fix}",
