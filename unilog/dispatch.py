@@ -117,6 +117,7 @@ class BackendWorker:
         self.key_map: dict[str, str] = {}
         #: Keys this backend refused alone while it took others: left out from then on.
         self.refused_keys: set[str] = set()
+        self._suspects: set[str] = set()  # keys that failed alone once
         # Worker-side counts; the caller's thread keeps its own two (dropped,
         # regressed) so no counter is written by two threads.
         self.counts = {"delivered": 0, "skipped": 0, "failed": 0, "failed_values": 0,
@@ -382,9 +383,10 @@ class BackendWorker:
     # cost of a few calls, never one per row). A backend that takes one is up,
     # so the rest is split in halves and sent again, down to one row and then
     # to one key of it: one bad key among 1,000 rows costs one value in about
-    # 2*log2(1000) calls. A key that fails alone while the backend is up is
-    # refused from then on without a call (counted, named in the report), so a
-    # bad key logged at every step costs nothing more. Nothing is sent twice.
+    # 2*log2(1000) calls. A key that fails alone twice (at two steps, with
+    # no success between) while the backend is up is refused from then on
+    # without a call (counted, named in the report), so a bad key logged at
+    # every step costs nothing more. Nothing is sent twice.
 
     def _send_rows(self, rows: list[Row]) -> int:
         """Send one batch; return how many rows were lost entirely (values lost
@@ -464,9 +466,13 @@ class BackendWorker:
         return _part(row, kept)
 
     def _refuse(self, key: str, error: BaseException) -> None:
-        """``key`` failed alone while the backend took other values: leave it out from now on."""
+        """``key`` failed alone while the backend took other values. The second time
+        (at another step: the first may have been the step's fault, or the value's)
+        it is refused for good and left out from then on."""
         if error is not _DISABLED:
-            self.refused_keys.add(key)
+            if key in self._suspects:
+                self.refused_keys.add(key)
+            self._suspects.add(key)
         self._failed("log", error)
 
     def _try_log(self, rows: list[Row]) -> BaseException | None:
@@ -476,6 +482,9 @@ class BackendWorker:
             self.backend.log_rows(rows)
         except _CAUGHT as exc:
             return exc
+        if self._suspects:  # a key that got through is no longer suspected
+            for row in rows:
+                self._suspects.difference_update(row.values)
         return None
 
     def _deliver_other(self, item: tuple[str, Any]) -> None:

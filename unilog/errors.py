@@ -6,9 +6,10 @@ The tree::
     ├── BackendNotFound (LookupError)   no backend of that name; lists the available ones
     ├── BackendNotInstalled (ImportError)  known backend, SDK missing; names the pip extra
     ├── BackendError                 a backend failed; carries ``.backend``
-    │   └── KeyCollisionError        two keys collapse to one name in a backend
+    │   └── KeyCollisionError        two keys collapse to one name (in a backend, or in one call)
     ├── StepError (ValueError)       a step that goes backwards, or is not an int >= 0
     ├── ConfigError (ValueError)     bad arguments to ``init`` or bad config/input
+    │   └── InvalidValue (TypeError)  a value ``log`` cannot take; ``.key`` names it
     └── ArtifactError (ValueError)   bad artifact name, or a reference that resolves to nothing
 
     UnilogWarning (UserWarning)      one-time notices about the user's input
@@ -57,7 +58,15 @@ class BackendError(UnilogError):
 
 
 class KeyCollisionError(BackendError):
-    """Two distinct keys map to the same name under a backend's key rules."""
+    """Two distinct keys map to one name: under a backend's key rules (``backend``
+    names it), or in one ``log`` call after flattening (``backend`` is None)."""
+
+    def __init__(self, backend: str | None, message: str):
+        if backend is None:
+            self.backend = None
+            UnilogError.__init__(self, message)
+        else:
+            super().__init__(backend, message)
 
 
 class StepError(UnilogError, ValueError):
@@ -66,6 +75,17 @@ class StepError(UnilogError, ValueError):
 
 class ConfigError(UnilogError, ValueError):
     """An argument, option or input value breaks one of unilog's rules."""
+
+
+class InvalidValue(ConfigError, TypeError):
+    """A value or key that cannot be logged; ``key`` names it, the message says the rule.
+
+    A :class:`ConfigError`, and a ``TypeError`` too (what it was before 0.2).
+    """
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"cannot log key {key!r}: {message}")
 
 
 class ArtifactError(UnilogError, ValueError):

@@ -14,8 +14,12 @@ decided once here and documented in docs/logging.md:
 - one-element torch tensors: read at once on the CPU, otherwise copied to the
   host asynchronously and read on the worker side (never a device sync here);
 - :class:`unilog.media.Media` values pass through;
-- anything else (lists, multi-element arrays, arbitrary objects) is an
-  :class:`InvalidValue` naming the key and the rule.
+- anything else (lists, multi-element arrays, arbitrary objects), and any
+  value whose conversion raises (``Decimal("sNaN")``, a ``__float__`` that
+  raises, a tensor on the meta device), is an :class:`InvalidValue` naming the
+  key and the rule;
+- two spellings of one key in one call (``{"val/acc": 1, "val": {"acc": 2}}``)
+  are a :class:`KeyCollisionError`: the first value is kept.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from unilog.errors import InvalidValue, KeyCollisionError
 from unilog.tensors import PendingScalar, is_tensor, scalar_from_tensor
+
+__all__ = ["InvalidValue", "Issues", "flatten", "normalize_value"]
 
 MAX_DEPTH = 32
 
@@ -31,14 +38,6 @@ _NUMBER_TYPES = (int, float)
 
 
 _INFINITIES = (float("inf"), float("-inf"))
-
-
-class InvalidValue(TypeError):
-    """A value or key that cannot be logged; ``key`` names it, the message says the rule."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"cannot log key {key!r}: {message}")
 
 
 class Issues:
@@ -71,6 +70,9 @@ def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Iss
             errors.append(InvalidValue(prefix + repr(key), "keys must be non-empty strings"))
             continue
         full = prefix + key
+        if full in out:
+            errors.append(_collision(full, value))
+            continue
         kind = type(value)
         if kind is float:
             out[full] = value
@@ -88,14 +90,28 @@ def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Iss
         else:
             try:
                 converted = normalize_value(value)
-            except TypeError as exc:
-                errors.append(InvalidValue(full, str(exc)))
+            except Exception as exc:  # whatever a value's own conversion raises
+                errors.append(InvalidValue(full, _rule(exc)))
                 continue
             if converted is not None:
                 out[full] = converted
                 if type(converted) is float and (converted != converted
                                                  or converted in _INFINITIES):
                     issues.nonfinite.append(full)
+
+
+def _collision(key: str, value: Any) -> KeyCollisionError:
+    error = KeyCollisionError(None, f"key {key!r} is given twice in one log call (once "
+                              f"nested, once spelled with '/'): the first value is kept")
+    error.key = key
+    return error
+
+
+def _rule(exc: Exception) -> str:
+    """The rule a value broke, from the error its conversion raised."""
+    if isinstance(exc, TypeError):
+        return str(exc)
+    return f"converting it to a number raised {type(exc).__name__}: {exc}"
 
 
 def normalize_value(value: Any) -> Any:

@@ -76,7 +76,7 @@ def _summary_value(value: Any) -> Any:
         return to_plain(value)  # a bool summary stays a bool (unlike a logged metric)
     try:
         converted = normalize_value(value)
-    except TypeError:
+    except Exception:  # not a number (or its conversion raised): kept as plain JSON
         return to_plain(value)
     if isinstance(converted, Text):
         return converted.text
@@ -246,6 +246,9 @@ class Run:
                 if step > self._step:
                     self._commit()
                     self._step = step
+            elif self._step > _MAX_STEP:
+                self._overflowed(values)
+                return
             if issues.nonfinite:
                 self._flag_nonfinite(issues.nonfinite, values)
             self._pending.update(values)
@@ -282,6 +285,18 @@ class Run:
                         "record only (warned once per run)")
         if values:
             self._dispatch_row(step, values, local_only=True)
+
+    def _overflowed(self, values: dict[str, Any]) -> None:
+        """A log with no step after one at step 2**63 - 1: there is no next step."""
+        message = (f"the step after {_MAX_STEP} (2**63 - 1, the largest step backends "
+                   f"store) does not exist (keys: {', '.join(list(values)[:5])})")
+        if self._settings.on_error == "raise":
+            raise StepError(message)
+        self._warn_once("step", "overflow", message + "; rows like this go to the local "
+                        "record only, at the steps after it (warned once per run)")
+        if values:
+            self._dispatch_row(self._step, values, local_only=True)
+            self._step += 1
 
     def _commit(self) -> None:
         if self._pending:

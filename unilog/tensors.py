@@ -95,4 +95,6 @@ def scalar_from_tensor(tensor: Any) -> float | int | PendingScalar:
         raise TypeError(f"a tensor of dtype {tensor.dtype} is not a real number")
     if tensor.device.type == "cpu":
         return tensor.item()  # no device involved: reading it costs ~1 µs
+    if tensor.device.type == "meta":
+        raise TypeError("a tensor on the meta device has no value")
     return PendingScalar(tensor)

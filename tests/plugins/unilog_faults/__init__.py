@@ -86,19 +86,20 @@ class Noop(Backend):
 
 class Recorder(Backend):
     """Keeps everything it receives in RECORDED[label]; options set its capabilities,
-    ``fail_every`` fails every n-th call, and ``refuse_keys`` fails any call whose
-    rows hold one of those keys."""
+    ``fail_every`` fails every n-th call, ``refuse_keys`` fails any call whose
+    rows hold one of those keys, ``refuse_steps`` any call holding one of those steps."""
 
     name = "recorder"
 
     def __init__(self, label: str = "default", media=(), out_of_order: bool = False,
                  allowed: str | None = None, max_length: int | None = None,
                  fail_every: int = 0, fetchable: dict | None = None,
-                 refuse_keys: tuple = (), **options):
+                 refuse_keys: tuple = (), refuse_steps: tuple = (), **options):
         super().__init__(**options)
         self.label = label
         self.fail_every = fail_every
         self.refuse_keys = frozenset(refuse_keys)
+        self.refuse_steps = frozenset(refuse_steps)
         self.fetchable = fetchable or {}
         self.calls = 0
         # Capabilities are per instance here so one plugin can play many backends.
@@ -121,6 +122,8 @@ class Recorder(Backend):
         refused = [k for r in rows for k in r.values if k in self.refuse_keys]
         if refused:  # like an SDK that rejects a whole batch for one key it cannot take
             raise ValueError(f"recorder {self.label}: refuses key {refused[0]!r}")
+        if any(r.step in self.refuse_steps for r in rows):  # or for one step
+            raise ValueError(f"recorder {self.label}: refuses a step")
         self.data["rows"].extend((r.step, dict(r.values)) for r in rows)
 
     def log_config(self, config):
