@@ -78,7 +78,7 @@ def test_show_of_an_unknown_run_says_so(tmp_path, runs_dir):
     proc = unilog_command("show", "nosuchrun", cwd=tmp_path, UNILOG_DIR=str(runs_dir))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(f"unilog show: no run 'nosuchrun'")
+    assert proc.stderr.startswith("unilog show: no run 'nosuchrun'")
     assert str(runs_dir) in proc.stderr
     (tmp_path / "empty").mkdir()
     proc = unilog_command("show", "empty", cwd=tmp_path, UNILOG_DIR=str(runs_dir))
