@@ -66,6 +66,23 @@ class TinyClassifier(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
 
+class TinyData(pl.LightningDataModule):
+    """``loaders()`` as a datamodule, for LightningCLI (which builds the data from a class)."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.seed = seed
+
+    def train_dataloader(self) -> DataLoader:
+        return loaders(self.seed)[0]
+
+    def val_dataloader(self) -> DataLoader:
+        return loaders(self.seed)[1]
+
+    def test_dataloader(self) -> DataLoader:
+        return loaders(self.seed)[1]
+
+
 def trainer(logger, epochs: int = 2, callbacks=(), **kwargs) -> pl.Trainer:
     """A quiet CPU trainer that logs every step."""
     return pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=logger,

