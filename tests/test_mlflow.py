@@ -5,6 +5,7 @@ one SQLite store at once. No mocks."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -379,8 +380,87 @@ def test_a_down_server_never_stalls_the_run():
     assert len(unilog.read_run(run.dir).series("loss")) == 200
 
 
+def test_an_unreachable_server_is_one_short_message(caplog):
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="unilog"):
+        run = unilog.init(project="down", backends={"mlflow": {"tracking_uri": uri}})
+        run.log({"loss": 1.0})
+        report = run.finish(timeout=8)
+    assert report["mlflow"]["disabled"].startswith("failed to open")
+    failures = [r.getMessage() for r in caplog.records if "failed in open" in r.getMessage()]
+    assert len(failures) == 1, [r.getMessage() for r in caplog.records]
+    assert f"cannot reach the MLflow tracking server {uri} (connection refused)" in failures[0]
+    assert len(failures[0].splitlines()) < 12, failures[0]  # was 109 lines of urllib3
+
+
+def stopped(server):
+    """SIGSTOP the server's process group: it accepts connections and never answers."""
+    import signal
+
+    @contextlib.contextmanager
+    def hung():
+        os.killpg(server.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(server.process.pid, signal.SIGCONT)
+    return hung()
+
+
+def test_a_hung_server_outage_is_recovered_and_one_at_finish_is_reported(tmp_path, caplog):
+    with running_server(tmp_path / "server") as server:
+        options = {"csv": {}, "mlflow": {"tracking_uri": server.uri, "max_retries": 0,
+                                         "request_timeout": 2, "retry_interval": 1}}
+        # 1. A ~10 s outage mid-run: nothing is lost and the backend stays enabled.
+        run = unilog.init(project="hang", backends=options)
+        for step in range(20):
+            run.log({"loss": float(step)})
+        assert run.flush(timeout=60)
+        with stopped(server):
+            start = time.monotonic()
+            for step in range(20, 60):
+                run.log({"loss": float(step)})
+                time.sleep(0.25)
+            assert time.monotonic() - start < 15  # the loop never waits for the server
+        for step in range(60, 80):
+            run.log({"loss": float(step)})
+        report = run.finish(timeout=30)["mlflow"]
+        assert report["disabled"] is None and report["errors"] == 0, report
+        client = client_for(server.uri)
+        got = client.get_run(report["info"]["id"])
+        assert got.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(got.info.run_id, "loss")]
+        assert sorted(steps) == list(range(80))
+        assert not (run.dir / "mlflow" / "undelivered.json").exists()
+
+        # 2. Hung through finish: finish stays bounded and names what the server lacks.
+        run = unilog.init(project="hang", backends=options)
+        for step in range(10):
+            run.log({"loss": float(step)})
+        run.log_artifact(__file__, name="code")
+        assert run.flush(timeout=60)
+        with stopped(server), caplog.at_level(logging.WARNING, logger="unilog"):
+            for step in range(10, 20):
+                run.log({"loss": float(step), "acc": 0.5})
+            start = time.monotonic()
+            report = run.finish(timeout=20)["mlflow"]
+            assert time.monotonic() - start < 20
+        assert report["errors"] == 1 and not report["timed_out"], report
+        undelivered = json.loads((run.dir / "mlflow" / "undelivered.json").read_text())
+        missing = undelivered["missing"]
+        assert missing["metrics"] == {"count": 20, "keys": ["acc", "loss"], "steps": [10, 19]}
+        assert missing["status"] == {"count": 1, "names": ["FINISHED"]}
+        assert undelivered["mlflow_run_id"] == report["info"]["id"]
+        said = [r.getMessage() for r in caplog.records if "is missing" in r.getMessage()]
+        assert len(said) == 1 and "20 metrics (acc, loss; steps 10-19)" in said[0], said
+        assert "still shows RUNNING, not FINISHED" in said[0]
+        assert client.get_run(report["info"]["id"]).info.status == "RUNNING"
+        assert len(unilog.read_run(run.dir).series("loss")) == 20  # the local record has it
+
+
 def test_bad_options_fail_at_init():
-    for options in ({"max_retries": 11}, {"request_timeout": 0}, {"tracking_uir": "x"}):
+    for options in ({"max_retries": 11}, {"request_timeout": 0}, {"tracking_uir": "x"},
+                    {"retry_interval": 0}):
         with pytest.raises(unilog.ConfigError):
             unilog.init(project="opts", backends={"mlflow": options})
 

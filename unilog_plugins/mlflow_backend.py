@@ -46,17 +46,32 @@ Network bounds: MLflow's HTTP client retries for minutes by default. It reads
 environment at every request and has no per-client setting, so for a remote
 store this backend sets those three (process-wide) from its options, only
 where the user has not set them.
+
+A server that cannot be reached (down, hung, 5xx): at ``open``, one short
+``BackendError`` ("cannot reach the MLflow tracking server <uri> (connection
+refused)"), after at most one ``/health`` check of 2 s for a hung one. Later,
+an outage holds what the server misses and sends it when the server answers
+again (checked every ``retry_interval`` seconds), so an outage never disables
+the backend; what is still missing at ``close`` is named in one error and in
+``<run dir>/mlflow/undelivered.json`` (see :mod:`unilog_plugins._mlflow_outage`).
+
+``open`` returns ``view``: the run's URL on a server, else the
+``mlflow ui --backend-store-uri ...`` command for the local store. The store's
+first-use INFO lines ("Creating initial MLflow database tables...") are not
+printed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import tempfile
 import time
@@ -76,7 +91,9 @@ except ImportError:  # Windows: no inter-process lock around a SQLite store's cr
 import unilog
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo
 from unilog.config import flatten_config
-from unilog.errors import ArtifactError, ConfigError, KeyCollisionError
+from unilog.errors import ArtifactError, BackendError, ConfigError, KeyCollisionError
+from unilog_plugins._mlflow_outage import Held, Outage, is_unreachable, short_reason
+from unilog_plugins._sdk import quiet_info
 from unilog_plugins.csv_backend import media_stem, safe_path_component
 
 logger = logging.getLogger("unilog")
@@ -88,6 +105,7 @@ METRICS_PER_BATCH = 1000
 PARAMS_TAGS_PER_BATCH = 100
 ARTIFACT_JSON = "unilog-artifact.json"
 CONFIG_ARTIFACT = "unilog/config.json"
+UNDELIVERED = "undelivered.json"  # in <run dir>/mlflow/: what the server did not get
 ARTIFACT_TAG = "unilog.artifact."
 CHANGED_TAG = "unilog.param_changed."
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
@@ -101,6 +119,8 @@ _HTTP_ENV: dict[str, str] = {}  # the MLFLOW_HTTP_REQUEST_* values this module s
 #: Query parameters of a tracking URI whose values are secrets (redacted in run.json, logs).
 _SECRET_PARAM = re.compile(r"pass|pwd|token|secret|key|auth|cred|sig", re.IGNORECASE)
 _QUERY_PARAM = re.compile(r"(^|[&;])([^=&;]*)=([^&;]*)")
+#: Loggers whose INFO lines opening a store prints (the first use of a SQLite file).
+_CHATTY_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")
 #: How long ``open`` waits for another process creating the same SQLite store.
 STORE_LOCK_TIMEOUT = 120.0
 # Known, harmless warnings mlflow's dependencies emit, matched narrowly
@@ -151,15 +171,20 @@ class MLflowBackend(Backend):
                                 key_rule=KEY_RULE, artifacts=True)
     requires = ("mlflow",)
     extra = "mlflow"
-    flush_interval = None  # every call is committed by MLflow; nothing is buffered here
+    # MLflow commits every call; flush only retries what an outage holds, when due.
+    flush_interval = 1.0
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None,
                  artifact_location: str | None = None, request_timeout: float = 10,
-                 max_retries: int = 2, log_config_artifact: bool = True, **options: Any):
+                 max_retries: int = 2, log_config_artifact: bool = True,
+                 retry_interval: float = 5.0, **options: Any):
         super().__init__(**options)
-        if not (isinstance(request_timeout, (int, float)) and request_timeout > 0):
-            raise ConfigError(f"mlflow option request_timeout must be a number of seconds > 0, "
-                              f"not {request_timeout!r}")
+        for option, value in (("request_timeout", request_timeout),
+                              ("retry_interval", retry_interval)):
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and value > 0):
+                raise ConfigError(f"mlflow option {option} must be a number of seconds > 0, "
+                                  f"not {value!r}")
         if not (type(max_retries) is int and 0 <= max_retries <= 10):  # mlflow's own limit
             raise ConfigError(f"mlflow option max_retries must be an int from 0 to 10, "
                               f"not {max_retries!r}")
@@ -169,6 +194,8 @@ class MLflowBackend(Backend):
         self.request_timeout = request_timeout
         self.max_retries = max_retries
         self.log_config_artifact = log_config_artifact
+        self.retry_interval = retry_interval
+        self._net: Outage | None = None  # set at open: the calls that reach the store
         self._client: Any = None  # None: nothing is sent (offline with a remote store)
         self._params: dict[str, str] = {}  # param name -> value MLflow holds
         self._param_owner: dict[str, str] = {}  # param name -> config key
@@ -204,15 +231,34 @@ class MLflowBackend(Backend):
         if remote:
             bound_http_requests(self.request_timeout, self.max_retries)
         self._sdk = _import_mlflow()
+        self._net = Outage(uri, shown, self.retry_interval, min(2.0, self.request_timeout))
+        try:
+            self._start(run, uri)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self._client = None
+            # One line, not MLflow's chained tracebacks (a hundred lines of urllib3).
+            raise BackendError(self.name, f"cannot reach the MLflow tracking server {shown} "
+                               f"({short_reason(exc)}), so nothing goes to MLflow in this "
+                               "run; the local record keeps everything") from None
+        url = _run_url(shown, self._experiment_id, self._run_id)
+        return {"id": self._run_id, "experiment_id": self._experiment_id,
+                "tracking_uri": shown, "url": url, "view": url or _ui_command(shown)}
+
+    def _start(self, run: RunInfo, uri: str) -> None:
+        """The experiment and the run, created or continued."""
+        if not self._net.reachable():  # a hung server: seconds, not MLflow's retries
+            raise ConnectionError(self._net.probe_error)
         # A fresh SQLite store is created (alembic migrations) by the first query:
         # one process at a time, or concurrent first opens corrupt it.
-        with _store_lock(uri):
+        # Its INFO lines ("Creating initial MLflow database tables...") are this
+        # backend's business, not the training's console.
+        with _store_lock(uri), quiet_info(*_CHATTY_LOGGERS):
             self._client = self._sdk.MlflowClient(uri)
             self._experiment_id = self._find_experiment(run, uri)
         self._run_id = self._continue(run) or self._create(run)
         self._set_tags(self._run_tags(run))
-        return {"id": self._run_id, "experiment_id": self._experiment_id,
-                "tracking_uri": shown, "url": _run_url(shown, self._experiment_id, self._run_id)}
 
     def _run_tags(self, run: RunInfo) -> dict[str, str]:
         tags = _run_tags(run)
@@ -334,19 +380,32 @@ class MLflowBackend(Backend):
 
     def _log_batch(self, metrics: list = (), params: list = (), tags: list = ()) -> None:
         # Metrics alone: a param MLflow refuses must not cost the metrics of a batch.
-        log = self._client.log_batch
-        for i in range(0, len(metrics), METRICS_PER_BATCH):
-            log(self._run_id, metrics=metrics[i:i + METRICS_PER_BATCH], synchronous=True)
-        for i in range(0, len(params), PARAMS_TAGS_PER_BATCH):
-            log(self._run_id, params=params[i:i + PARAMS_TAGS_PER_BATCH], synchronous=True)
-        for i in range(0, len(tags), PARAMS_TAGS_PER_BATCH):
-            log(self._run_id, tags=tags[i:i + PARAMS_TAGS_PER_BATCH], synchronous=True)
+        for kind, items, size in (("metrics", metrics, METRICS_PER_BATCH),
+                                  ("params", params, PARAMS_TAGS_PER_BATCH),
+                                  ("tags", tags, PARAMS_TAGS_PER_BATCH)):
+            for i in range(0, len(items), size):
+                chunk = list(items[i:i + size])
+                steps = (min(m.step for m in chunk), max(m.step for m in chunk)) \
+                    if kind == "metrics" else None
+                self._net.send(Held(kind, len(chunk), functools.partial(
+                    self._client.log_batch, self._run_id, **{kind: chunk}, synchronous=True),
+                    keys={item.key for item in chunk}, steps=steps))
+
+    def flush(self) -> None:
+        """Nothing is buffered by MLflow; during an outage, retry what is held when due."""
+        if self._net is not None and self._net.since is not None:
+            self._net.retry()
 
     def _set_tags(self, tags: dict[str, str]) -> None:
         tag = self._sdk.RunTag
         self._log_batch(tags=[tag(k, fit(v, MAX_TAG_VALUE)) for k, v in tags.items()])
 
     def _log_media(self, media: list[tuple[str, int, int, Any]]) -> None:
+        steps = (min(m[1] for m in media), max(m[1] for m in media))
+        self._net.send(Held("media", len(media), lambda: self._send_media(media),
+                            keys={m[0] for m in media}, steps=steps))
+
+    def _send_media(self, media: list[tuple[str, int, int, Any]]) -> None:
         with self._staging() as staging:
             staged = False
             for key, step, stamp, value in media:
@@ -403,7 +462,9 @@ class MLflowBackend(Backend):
             self._record_changes(changed)
         if self.log_config_artifact:
             text = json.dumps(config, indent=2, default=str, ensure_ascii=False)
-            self._client.log_text(self._run_id, text, CONFIG_ARTIFACT)
+            self._net.send(Held("config", 1, functools.partial(
+                self._client.log_text, self._run_id, text, CONFIG_ARTIFACT),
+                name=CONFIG_ARTIFACT))
         self._raise_collisions()
 
     def _param_name(self, key: str) -> str | None:
@@ -460,12 +521,16 @@ class MLflowBackend(Backend):
         """Files under ``<name>/v<N>/`` with the manifest beside them; the alias tag."""
         if self._client is None:
             return
-        folder = f"{artifact.name}/v{artifact.version}"
         ours = all(f.path != ARTIFACT_JSON for f in artifact.files)
         if not ours:
             logger.warning("unilog backend 'mlflow': artifact %s has its own file %s, so "
                            "unilog's manifest is not stored beside it in MLflow",
                            artifact.ref, ARTIFACT_JSON)
+        self._net.send(Held("artifact", 1, lambda: self._send_artifact(artifact, ours),
+                            name=artifact.ref))
+
+    def _send_artifact(self, artifact: Any, ours: bool) -> None:
+        folder = f"{artifact.name}/v{artifact.version}"
         fresh = (artifact.name, artifact.version) not in self._uploaded
         with self._staging() as staging:
             if fresh:  # the same version again only moves aliases: no re-upload
@@ -567,9 +632,33 @@ class MLflowBackend(Backend):
     # -- end ------------------------------------------------------------------------
 
     def close(self, status: str, exit_code: int) -> None:
-        """Set the MLflow run's status: FINISHED, FAILED or KILLED."""
-        if self._client is not None:
-            self._client.set_terminated(self._run_id, STATUS[status])
+        """Set the MLflow run's status: FINISHED, FAILED or KILLED.
+
+        After one last attempt to send what an outage held, anything the server
+        still lacks is written to ``<run dir>/mlflow/undelivered.json`` and raised
+        as one short ``BackendError`` that names it."""
+        if self._client is None:
+            return
+        net = self._net
+        net.settle()
+        if net.since is None and not net.reachable():  # a hung server: seconds, not minutes
+            net.begin(net.probe_error)
+        net.send(Held("status", 1, functools.partial(
+            self._client.set_terminated, self._run_id, STATUS[status]), name=STATUS[status]))
+        if net.held or net.lost:
+            self._report_undelivered(STATUS[status])
+
+    def _report_undelivered(self, status: str) -> None:
+        missing = self._net.missing()
+        path = Path(self._run.dir) / self.name / UNDELIVERED
+        self._net.write(path, missing, self._run_id)
+        stuck = (f"; the MLflow run {self._run_id} there still shows RUNNING, not {status}"
+                 if "status" in missing else "")
+        since = time.strftime("%H:%M:%S", time.localtime(self._net.since or time.time()))
+        raise BackendError(self.name, (
+            f"the MLflow tracking server {self._shown_uri} could not be reached since {since} "
+            f"({self._net.reason}) and is missing: {self._net.describe(missing)}{stuck}. "
+            f"The local record has all of it; details in {path}")) from None
 
 
 class _Staging:
@@ -715,6 +804,11 @@ def _run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
     if urlparse(uri).scheme not in ("http", "https"):
         return None
     return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def _ui_command(uri: str) -> str:
+    """The command that shows a local store's runs in MLflow's UI."""
+    return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
 
 
 def _changed_tag(name: str) -> str:
