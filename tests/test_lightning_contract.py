@@ -199,6 +199,58 @@ def test_fit_then_test_records_lightnings_steps():
     assert data.status == "finished"
 
 
+class StepKeyModel(TinyClassifier):
+    """test_logger.py's step-key scenario: the module logs its own ``step`` at epoch ends."""
+
+    logged = 0
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def on_train_epoch_end(self):
+        self.logged += 1
+        self.log_dict({"step": float(self.logged), "train_acc": self.logged / 10})
+
+    def on_validation_epoch_end(self):
+        self.logged += 1
+        self.log_dict({"step": float(self.logged), "val_acc": self.logged / 10})
+
+
+def test_a_logged_step_key_is_the_step(tmp_path):
+    def steps(logger):
+        train, val = loaders()
+        trainer(logger, epochs=3, num_sanity_val_steps=0).fit(StepKeyModel(), train, val)
+
+    reference = CSVLogger(tmp_path / "pl")
+    steps(reference)
+    rows = csv_logger_rows(reference)
+    logger = UnilogLogger(project="lit")
+    steps(logger)
+    data = unilog.read_run(logger.log_dir)
+    for key in ("train_acc", "val_acc"):
+        assert data.series(key) == csv_series(rows, key)
+    assert [s for s, _ in data.series("val_acc")] == [1, 3, 5]
+
+
+class QuietHparams(TinyClassifier):
+    """test_logger.py's scenario: ``save_hyperparameters(logger=False)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+
+
+def test_hyperparameters_saved_without_the_logger_stay_out_of_the_run():
+    logger = UnilogLogger(project="lit", config={"data": "random"})
+    train, val = loaders()
+    trainer(logger, epochs=1).fit(QuietHparams(), train, val)
+    assert unilog.read_run(logger.log_dir).config == {"data": "random"}
+
+
 # -- B4: pickling --------------------------------------------------------------------
 
 
