@@ -37,9 +37,9 @@ class RunData:
     #: Every line of ``metrics.csv`` as ``(step, time, key, value)``, the value
     #: as written (unescaped text; a number's decimal text).
     history: list[tuple[int, float, str, str]] = field(repr=False)
-    #: The kind of each line of ``history``: ``"number"``, ``"text"`` or
-    #: ``"media"`` (the value is a file path relative to the run directory).
-    kinds: list[str] = field(default_factory=list, repr=False)
+    #: The mark of each line of ``history`` as written: ``"text"``, ``"media"``,
+    #: or ``""`` for a line without one (a number; in an old file, anything).
+    marks: list[str] = field(default_factory=list, repr=False)
 
     @property
     def status(self) -> str:
@@ -62,14 +62,16 @@ class RunData:
         frame = pd.DataFrame(self.history, columns=["step", "time", "key", "value"])
         if frame.empty:
             return pd.DataFrame(index=pd.Index([], name="step"))
-        frame["kind"] = self._line_kinds()
+        frame["mark"] = self._line_marks()
         frame = frame.drop_duplicates(["step", "key"], keep="last")
         order = list(dict.fromkeys(frame["key"]))
         steps = pd.Index(sorted(frame["step"].unique()), name="step")
         # Decided per key on the long table, not column by column (a run may
         # have tens of thousands of keys).
         key, text = frame["key"], frame["value"]
-        number = frame["kind"].eq(NUMBER)
+        # Vectorised: an unmarked line is a number if it reads as one (always, but
+        # in files written before marks).
+        number = frame["mark"].eq("") & text.str.fullmatch(_NUMBER_RE.pattern)
         numeric = number.groupby(key).transform("all")
         # Integers stay int64 (exact) in columns without gaps, as pandas would.
         exact = ((number & text.str.fullmatch(r"-?\d{1,18}")).groupby(key).transform("all")
@@ -82,8 +84,8 @@ class RunData:
                 continue
             part = frame[mask]
             if parse is None:  # each value by its own kind, kept as a Python object
-                values = [_number(v) if k == NUMBER else v
-                          for v, k in zip(part["value"], part["kind"])]
+                values = [_number(v) if n else v
+                          for v, n in zip(part["value"], number[mask])]
                 part = part.assign(value=pd.Series(values, index=part.index, dtype=object))
             else:
                 part = part.assign(value=parse(part["value"]))
@@ -92,18 +94,25 @@ class RunData:
         wide.columns.name = None
         return wide[order]
 
+    @property
+    def kinds(self) -> list[str]:
+        """The kind of each line of ``history``: ``"number"``, ``"text"`` or
+        ``"media"`` (the value is a file path relative to the run directory)."""
+        return [_kind(mark, value) for mark, (_, _, _, value)
+                in zip(self._line_marks(), self.history)]
+
     def series(self, key: str) -> list[tuple[int, Any]]:
         """``[(step, value), ...]`` of one key, without pandas: numbers as int or
         float, text as str."""
-        return [(step, _number(value) if kind == NUMBER else value)
-                for (step, _, k, value), kind in zip(self.history, self._line_kinds())
+        return [(step, _number(value) if _kind(mark, value) == NUMBER else value)
+                for (step, _, k, value), mark in zip(self.history, self._line_marks())
                 if k == key]
 
-    def _line_kinds(self) -> list[str]:
-        # A RunData made by hand may come without kinds: guess as for old files.
-        if len(self.kinds) == len(self.history):
-            return self.kinds
-        return [_guess_kind(value) for _, _, _, value in self.history]
+    def _line_marks(self) -> list[str]:
+        # A RunData made by hand may come without marks: read as an old file.
+        if len(self.marks) == len(self.history):
+            return self.marks
+        return [""] * len(self.history)
 
 
 NUMBER, TEXT, MEDIA = "number", "text", "media"
@@ -114,8 +123,10 @@ _NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]
 _INT_RE = re.compile(r"[-+]?[0-9]+")
 
 
-def _guess_kind(value: str) -> str:
-    return NUMBER if _NUMBER_RE.fullmatch(value) else TEXT
+def _kind(mark: str, value: str) -> str:
+    if not mark:
+        return NUMBER if _NUMBER_RE.fullmatch(value) else TEXT
+    return MEDIA if mark == MEDIA else TEXT  # an unknown mark is still not a number
 
 
 def _number(value: str) -> int | float:
@@ -128,7 +139,7 @@ def read_run(path: str | os.PathLike) -> RunData:
     manifest = _read_json(root / "run.json")
     if manifest is None:
         raise FileNotFoundError(f"{root} is not a unilog run directory (no run.json)")
-    history, kinds = read_lines(root / "metrics.csv")
+    history, marks = read_lines(root / "metrics.csv")
     return RunData(
         path=root,
         manifest=manifest,
@@ -136,7 +147,7 @@ def read_run(path: str | os.PathLike) -> RunData:
         summary=_read_json(root / "summary.json") or {},
         artifacts=ArtifactStore(root, manifest.get("id", root.name)).list(),
         history=history,
-        kinds=kinds,
+        marks=marks,
     )
 
 
@@ -166,15 +177,15 @@ def read_history(path: Path) -> list[tuple[int, float, str, str]]:
 
 
 def read_lines(path: Path) -> tuple[list[tuple[int, float, str, str]], list[str]]:
-    """:func:`read_history` and the kind of each line (``"number"``, ``"text"`` or
-    ``"media"``): the line's mark, else, in a file written before marks, a
-    guess from the value (a number if it reads as one)."""
+    """:func:`read_history` and the mark of each line: ``"text"``, ``"media"``, or
+    ``""`` for a line of four fields (a number; in a file written before marks,
+    a number only if it reads as one: see :attr:`RunData.kinds`)."""
     if not path.exists():
         return [], []
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         text = f.read()
     text = text[: text.rfind("\n") + 1]  # a line with no newline was torn by a crash
-    rows, kinds = [], []
+    rows, marks = [], []
     # A long text is one field: lift csv's 128 KiB field limit while reading.
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text)))
@@ -183,17 +194,16 @@ def read_lines(path: Path) -> tuple[list[tuple[int, float, str, str]], list[str]
     finally:
         csv.field_size_limit(limit)
     for record in records:
-        if len(record) not in (4, 5) or record[0] == "step":
+        n = len(record)
+        if (n != 4 and n != 5) or record[0] == "step":
             continue
         try:
             row = (int(record[0]), float(record[1]), unescape(record[2]), unescape(record[3]))
         except ValueError:
             continue
         rows.append(row)
-        # A mark this reader does not know is still not a number: kept as text.
-        kinds.append(_guess_kind(record[3]) if len(record) == 4
-                     else MEDIA if record[4] == MEDIA else TEXT)
-    return rows, kinds
+        marks.append(record[4] if n == 5 else "")
+    return rows, marks
 
 
 def last_step(run_dir: Path) -> int | None:
