@@ -214,3 +214,41 @@ def test_resume_offline_adds_a_folder_with_the_same_id(runs_dir):
     folders = swanlab_run_folders(runs_dir / "p" / "rr")
     assert len(folders) == 2 and folders[0].name[-8:] == folders[1].name[-8:]
     assert [s for s, _ in read_swanlab(runs_dir / "p" / "rr")["series"]["x"]] == list(range(10))
+
+
+def thread_names() -> list[str]:
+    import threading
+
+    return sorted(t.name for t in threading.enumerate())
+
+
+def test_several_runs_in_one_process_each_get_swanlab(runs_dir):
+    import swanlab
+
+    # Sequential runs: SwanLab's per-run file-watcher thread is ended with its run.
+    with unilog.init(project="multi", backends=["swanlab"], mode="offline") as run:
+        run.log({"x": 0.0})
+    after_one = thread_names()
+    for k in range(2):
+        with unilog.init(project="multi", backends=["swanlab"], mode="offline") as run:
+            run.log({"x": float(k)})
+    assert thread_names() == after_one
+
+    # A run left open (or a user's own SwanLab run) holds the process's one SwanLab
+    # run: the next unilog run gets SwanLab in a child process instead of none.
+    first = unilog.init(project="multi", backends=["swanlab"], mode="offline",
+                        on_error="raise")
+    second = unilog.init(project="multi", backends=["swanlab"], mode="offline",
+                         on_error="raise")
+    for i in range(5):
+        first.log({"x": float(i)})
+        second.log({"x": 100.0 + i})
+    assert second.flush(timeout=60)
+    assert swanlab.has_run()  # the first run's, in this process
+    reports = {"second": second.finish()["swanlab"], "first": first.finish()["swanlab"]}
+    for report in reports.values():
+        assert report["errors"] == 0 and not report["disabled"], report
+    assert "process" in reports["second"]["info"] and "process" not in reports["first"]["info"]
+    assert read_swanlab(first.dir)["series"]["x"] == [(i, float(i)) for i in range(5)]
+    assert read_swanlab(second.dir)["series"]["x"] == [(i, 100.0 + i) for i in range(5)]
+    assert not swanlab.has_run()

@@ -531,3 +531,20 @@ def test_import_unilog_imports_no_wandb(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, env=subprocess_env())
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_runs_one_after_another_leave_no_threads_behind(runs_dir):
+    import threading
+
+    def names():
+        return sorted(t.name for t in threading.enumerate())
+
+    with unilog.init(project="p", backends=["wandb"], mode="offline") as run:
+        run.log({"x": 1.0})
+    # wandb's service threads (wandb-AsyncioManager-main, wandb-ServiceFinalizer)
+    # serve every run of the process and end with it: started once, never again.
+    after_one = names()
+    for _ in range(2):
+        with unilog.init(project="p", backends=["wandb"], mode="offline") as run:
+            run.log({"x": 1.0})
+    assert names() == after_one

@@ -34,14 +34,19 @@ What goes where:
   links only when the target does not exist, so the copy stays a real file;
 - the ending: ``success`` / ``crashed`` / ``aborted``.
 
-Limits: SwanLab 0.10.3 keeps one active run per process (``swanlab.init``
-refuses a second), so two unilog runs using this backend at once in one process
-fail to open it for the second run (it reports the error; the run goes on).
+Several runs in one process: SwanLab 0.10.3 keeps one active run per process
+(``swanlab.init`` refuses a second). When this process already has one (another
+unilog run's, one left open, or the user's own), this backend runs the new
+run's SwanLab in a child process (as the ``process: True`` option does), so
+every unilog run gets SwanLab. SwanLab's per-run file-watcher thread, which
+0.10.3 leaves running after ``finish``, is ended with the run.
 Resume: online, the SwanLab run recorded in the manifest is resumed by id;
 offline, SwanLab has no resume, so a resumed unilog run writes a new SwanLab
-run folder (with the same SwanLab id) beside the first. SwanLab's own console
-messages (a few lines at init and finish) still go to the terminal; its capture
-of stdout/stderr is off.
+run folder (with the same SwanLab id) beside the first. Offline, SwanLab's
+console lines at init and finish (its banner, printed twice by 0.10.3) are
+silenced; ``open`` returns ``view``/``sync``: the ``swanlab sync <folder>``
+command (0.10.3 has no local viewer for offline runs). Its capture of
+stdout/stderr is off.
 """
 
 from __future__ import annotations
@@ -120,6 +125,9 @@ class SwanLabBackend(Backend):
         self.log_dir = log_dir
         self.workspace = workspace
         self.system_info = bool(system_info)
+        self._options = {"log_dir": log_dir, "workspace": workspace,
+                         "system_info": system_info}
+        self._child: Any = None  # a ProcessBackend when SwanLab was busy in this process
         self._run: Any = None
         self._quiet = False
         self._step = 0
@@ -128,12 +136,27 @@ class SwanLabBackend(Backend):
     # -- lifecycle -----------------------------------------------------------------
 
     def open(self, run: RunInfo) -> dict[str, Any]:
-        """``swanlab.init`` with everything SwanLab takes only at init."""
+        """``swanlab.init`` with everything SwanLab takes only at init; in a child
+        process when this process already has an active SwanLab run."""
         import swanlab
 
-        if swanlab.has_run():
-            raise RuntimeError("SwanLab already has an active run in this process "
-                               "(swanlab 0.10.3 allows one at a time); finish it first")
+        # has_run and init as one step: two runs opening at once must not both see none.
+        with _INIT_LOCK:
+            if not swanlab.has_run():
+                return self._open_here(swanlab, run)
+        return self._open_in_child(run)
+
+    def _open_in_child(self, run: RunInfo) -> dict[str, Any]:
+        """SwanLab 0.10.3 allows one active run per process: this run's SwanLab
+        runs in a child process (as with ``process: True``) rather than fail."""
+        from unilog.process_backend import ProcessBackend
+
+        logger.info("unilog backend 'swanlab': this process already has an active SwanLab "
+                    "run, so run %s's SwanLab run is in a child process", run.id)
+        self._child = ProcessBackend(type(self), self._options)
+        return self._child.open(run)
+
+    def _open_here(self, swanlab: Any, run: RunInfo) -> dict[str, Any]:
         self._info = run
         self._step = max(0, run.start_step - 1)  # summary records go at the latest step
         log_dir = Path(self.log_dir).expanduser() if self.log_dir else run.backend_dir(self.name)
@@ -200,6 +223,9 @@ class SwanLabBackend(Backend):
         buffered tail. Its internals are reached defensively: without them this
         does nothing. Records still in SwanLab's own queue (written by its
         thread within ~0.5 s) are not covered."""
+        if self._child is not None:
+            self._child.flush()
+            return
         store = getattr(getattr(self._run, "_core", None), "_store", None)
         if store is not None and getattr(store, "_fp", None) is not None:
             try:
@@ -209,18 +235,26 @@ class SwanLabBackend(Backend):
 
     def close(self, status: str, exit_code: int) -> None:
         """Finish the SwanLab run as ``success``, ``crashed`` or ``aborted``."""
+        if self._child is not None:
+            self._child.close(status, exit_code)
+            return
         run, self._run = self._run, None
         if run is None or not run.alive:
             return
         state = _STATE.get(status, "crashed")
         error = None if state == "success" else f"unilog run {status} (exit code {exit_code})"
+        observer = _observer(run)  # SwanLab drops its watcher at finish
         with _quiet_console(self._quiet):
             run.finish(state=state, error=error)
+        _stop_idle_observer(observer)
 
     # -- rows ----------------------------------------------------------------------
 
     def log_rows(self, rows: list[Row]) -> None:
         """One ``run.log`` per row, at the row's step."""
+        if self._child is not None:
+            self._child.log_rows(rows)
+            return
         log = self._run.log
         for row in rows:
             data: dict[str, Any] = {}
@@ -252,10 +286,16 @@ class SwanLabBackend(Backend):
 
     def log_config(self, config: dict[str, Any]) -> None:
         """The whole (redacted) config, nesting kept: SwanLab writes ``files/config.yaml``."""
+        if self._child is not None:
+            self._child.log_config(config)
+            return
         self._run.config.update(_plain(config))
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         """Numbers as scalars, anything else as text, under ``summary/<key>`` at the latest step."""
+        if self._child is not None:
+            self._child.log_summary(summary)
+            return
         data: dict[str, Any] = {}
         for key, value in summary.items():
             name = self.capabilities.key_rule.adapt(f"summary/{key}")
@@ -269,6 +309,9 @@ class SwanLabBackend(Backend):
 
     def log_artifact(self, artifact: Any) -> None:
         """Copy the version's files into the SwanLab run's ``files/`` and register them."""
+        if self._child is not None:
+            self._child.log_artifact(artifact)
+            return
         files_dir = Path(self._run.dir) / "files"
         folder = files_dir / ARTIFACT_FOLDER / _safe(artifact.name) / f"v{artifact.version}"
         fresh = (artifact.name, artifact.version) not in self._copied
@@ -289,6 +332,7 @@ class SwanLabBackend(Backend):
         self._copied.add((artifact.name, artifact.version))
 
 
+_INIT_LOCK = threading.Lock()
 _QUIET_LOCK = threading.Lock()
 _quiet_depth = 0
 
@@ -317,6 +361,27 @@ def _quiet_console(quiet: bool) -> Any:
             _quiet_depth -= 1
             if _quiet_depth == 0:
                 console.c.quiet = _quiet_console.previous
+
+
+def _observer(run: Any) -> Any:
+    """The watchdog observer of a SwanLab run's file watcher, or None."""
+    watcher = getattr(getattr(run, "_core", None), "_watcher", None)
+    return getattr(watcher, "_observer", None)
+
+
+def _stop_idle_observer(observer: Any) -> None:
+    """End the file watcher thread SwanLab 0.10.3 leaves behind each run.
+
+    Each SwanLab run builds a watchdog ``Observer``, whose inotify thread (and
+    inotify file descriptor) starts as it is built; SwanLab stops it only when
+    the observer itself was started (files saved with the ``live`` policy, which
+    this backend never uses), so every run left one thread and one descriptor
+    alive. Reached defensively: without these internals it does nothing."""
+    inotify = getattr(observer, "_inotify_fd", None)
+    if inotify is None or observer.is_alive() or not inotify.is_alive():
+        return
+    inotify.stop()
+    inotify.join(timeout=2)
 
 
 def _plain(config: Any) -> Any:
