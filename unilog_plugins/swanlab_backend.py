@@ -40,6 +40,7 @@ unilog run's, one left open, or the user's own), this backend runs the new
 run's SwanLab in a child process (as the ``process: True`` option does), so
 every unilog run gets SwanLab. SwanLab's per-run file-watcher thread, which
 0.10.3 leaves running after ``finish``, is ended with the run.
+
 Resume: online, the SwanLab run recorded in the manifest is resumed by id;
 offline, SwanLab has no resume, so a resumed unilog run writes a new SwanLab
 run folder (with the same SwanLab id) beside the first. Offline, SwanLab's
