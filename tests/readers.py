@@ -56,7 +56,7 @@ def read_tensorboard(run_dir: Path) -> dict:
 
 
 def read_mlflow(run_dir: Path) -> dict:
-    """{"config": {flat key: str(value)}, "series": {key: [(step, float)]}, "artifacts": {"name:vN": {relpath: sha256}}, "tags": set[str]} for the unilog run at run_dir, read through MlflowClient using the tracking_uri and run id that the run's run.json records under backends.mlflow.info."""
+    """{"config": {flat key: str(value)}, "series": {key: [(step, float)]}, "artifacts": {"name:vN": {relpath: sha256}}, "tags": set[str], "status": MLflow's run status} for the unilog run at run_dir, read through MlflowClient using the tracking_uri and run id that the run's run.json records under backends.mlflow.info."""
     import hashlib
     import json
     import tempfile
@@ -95,6 +95,7 @@ def read_mlflow(run_dir: Path) -> dict:
                     for p in sorted(local.rglob("*"))
                     if p.is_file() and p.relative_to(local).as_posix() != "unilog-artifact.json"}
     return {
+        "status": run.info.status,
         "config": dict(run.data.params),
         "series": series,
         "artifacts": artifacts,

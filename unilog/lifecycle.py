@@ -13,7 +13,7 @@ Installed on the first ``init``, never at import:
   ``SystemExit(143)``, so the training loop unwinds through its ``finally``
   blocks and the process still exits with 128 + SIGTERM (a SIGTERM that
   arrives while the exit callback is finishing the runs is ignored, so they
-  do not stay "running");
+  do not stay "running"), and given back (SIG_DFL) once they are;
 - an exit callback that finishes every run still open. It is registered with
   ``threading._register_atexit`` when available, which runs before ordinary
   ``atexit`` callbacks, so runs are flushed before backend SDKs (which
@@ -23,6 +23,7 @@ Installed on the first ``init``, never at import:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import signal
 import sys
@@ -122,6 +123,19 @@ def _install_sigterm() -> None:
         pass
 
 
+def _restore_sigterm() -> None:
+    """SIGTERM's default again once the runs are finished at exit: ignoring it for
+    the rest of the process's life would leave only SIGKILL to stop a process
+    held up by a leftover thread (``docker stop`` and ``scancel`` send SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):
+        pass
+
+
 def _on_sigterm(signum, frame) -> None:
     global _ending_status, _ending_code
     if _exiting:
@@ -132,15 +146,49 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def _finish_all() -> None:
-    """Finish every open run with the status the process is ending with."""
+    """Finish every open run with the status the process is ending with, then
+    give SIGTERM back to whoever had it."""
     global _exiting
     _exiting = True
     status = _ending_status or "finished"
     exit_code = _ending_code if _ending_code is not None else 0
     with _lock:
         runs = list(_active)
-    for run in reversed(runs):
-        try:
-            run.finish(exit_code=exit_code, status=status)
-        except Exception:
-            logger.exception("unilog could not finish run %s at exit", run.id)
+    with _atexit_registration_reopened():
+        for run in reversed(runs):
+            try:
+                run.finish(exit_code=exit_code, status=status)
+            except Exception:
+                logger.exception("unilog could not finish run %s at exit", run.id)
+    _restore_sigterm()
+
+
+@contextlib.contextmanager
+def _atexit_registration_reopened():
+    """Let backends still opening import their SDKs while the runs are finished.
+
+    This callback runs inside ``threading._shutdown``, after threading has
+    started refusing ``_register_atexit``; ``concurrent.futures`` (imported by
+    wandb, MLflow, TensorBoard...) calls it on import, so an SDK imported now
+    fails with "can't register atexit after shutdown", and a run that crashed
+    in its first batch reached none of them. Registration is reopened while
+    the runs finish, and what was registered meanwhile runs right after, as
+    threading would have run it.
+    """
+    callbacks = getattr(threading, "_threading_atexits", None)
+    if getattr(threading, "_SHUTTING_DOWN", None) is not True or not isinstance(callbacks, list):
+        yield
+        return
+    before = len(callbacks)
+    threading._SHUTTING_DOWN = False
+    try:
+        yield
+    finally:
+        threading._SHUTTING_DOWN = True
+        added = callbacks[before:]
+        del callbacks[before:]
+        for callback in reversed(added):
+            try:
+                callback()
+            except Exception:
+                logger.exception("unilog: an exit callback registered while finishing failed")
