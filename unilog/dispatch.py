@@ -147,6 +147,10 @@ class BackendWorker:
         self._warned_kinds: set[Any] = set()
         # Only the default rule leaves keys alone; a subclass may override adapt().
         self._identity_keys = self.capabilities.key_rule == KeyRule()
+        #: Held while the backend's code runs: a fork waits for it (see Dispatcher.pause),
+        #: so no SDK lock is held mid-call in the child (Neptune's fork handler
+        #: deadlocked on one).
+        self.busy = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=f"unilog-{self.name}",
                                         daemon=True)
 
@@ -214,7 +218,9 @@ class BackendWorker:
 
     def _loop(self) -> None:
         try:
-            if self._open():
+            with self.busy:
+                opened = self._open()
+            if opened:
                 self._serve()
                 return
         except BaseException as exc:  # a bug of ours or an SDK killing its thread
@@ -242,7 +248,9 @@ class BackendWorker:
                 except Empty:
                     break
             self._mark_taken(batch)
-            if self._process(batch):
+            with self.busy:
+                closed = self._process(batch)
+            if closed:
                 return  # closed: the backend must not be flushed after close()
             dirty = dirty or bool(batch)
             if batch and len(batch) < _BATCH and LINGER_S > 0:
@@ -250,7 +258,8 @@ class BackendWorker:
                 self._wake.clear()  # a message that set it is in the queue: taken next
             if next_flush is not None and time.monotonic() >= next_flush:
                 if dirty and not self.disabled:
-                    self._call("flush", self.backend.flush)
+                    with self.busy:
+                        self._call("flush", self.backend.flush)
                 dirty = False
                 next_flush = time.monotonic() + interval
 
@@ -681,6 +690,22 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         return [name for name, barrier in barriers.items()
                 if not barrier.event.wait(max(0.0, deadline - time.monotonic()))]
+
+    def pause(self, timeout: float) -> list[threading.Lock]:
+        """Wait (at most ``timeout`` seconds in all) until no backend is in a call,
+        and keep them out of one until :meth:`resume`; for ``os.fork``."""
+        deadline = time.monotonic() + timeout
+        held = []
+        for worker in self.workers:
+            if worker.busy.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                held.append(worker.busy)
+        return held
+
+    @staticmethod
+    def resume(held: list[threading.Lock]) -> None:
+        """Let the backends paused by :meth:`pause` go on."""
+        for lock in held:
+            lock.release()
 
     def close(self, status: str, exit_code: int, timeout: float) -> dict[str, dict[str, Any]]:
         """Close every backend in parallel (each on its own thread), bounded by ``timeout``."""

@@ -14,6 +14,9 @@ Installed on the first ``init``, never at import:
   blocks and the process still exits with 128 + SIGTERM (a SIGTERM that
   arrives while the exit callback is finishing the runs is ignored, so they
   do not stay "running"), and given back (SIG_DFL) once they are;
+- fork handlers (``os.register_at_fork``): a fork waits for backends that
+  are mid-call, and in the child every run of the parent becomes inert (what
+  it logs is dropped with one warning; it is never finished from the child);
 - an exit callback that finishes every run still open. It is registered with
   ``threading._register_atexit`` when available, which runs before ordinary
   ``atexit`` callbacks, so runs are flushed before backend SDKs (which
@@ -25,9 +28,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,6 +46,9 @@ _installed = False
 _ending_status: str | None = None  # set by the excepthook / SIGTERM handler
 _ending_code: int | None = None  # the exit code that goes with it
 _exiting = False  # set while the exit callback finishes the runs
+# A fork waits at most this long for backends that are in a call (see _before_fork).
+_FORK_PAUSE_S = float(os.environ.get("UNILOG_FORK_PAUSE", "0.5"))
+_paused: list = []  # what _before_fork holds, released after the fork
 
 
 def register(run: Run) -> None:
@@ -73,6 +81,9 @@ def _install() -> None:
 
     sys.excepthook = excepthook
     _wrap_sys_exit()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
     register_exit = getattr(threading, "_register_atexit", None)
     try:
         if register_exit is None:
@@ -81,6 +92,41 @@ def _install() -> None:
     except RuntimeError:
         atexit.register(_finish_all)
     _install_sigterm()
+
+
+def _before_fork() -> None:
+    """Hold the runs still across ``fork``: no backend mid-call, no run registering.
+
+    A child forked while a worker thread is inside an SDK inherits that SDK's
+    locks held by a thread that does not exist there; Neptune's own fork
+    handler then blocked on one in every DataLoader worker. Workers are waited
+    for (at most ``UNILOG_FORK_PAUSE`` seconds in all, 0.5 by default) and
+    kept out of their backends until the fork is done.
+    """
+    _lock.acquire()
+    deadline = time.monotonic() + _FORK_PAUSE_S
+    for run in _active:
+        _paused.append((run, run._pause_backends(max(0.0, deadline - time.monotonic()))))
+
+
+def _after_fork_in_parent() -> None:
+    for run, held in _paused:
+        run._resume_backends(held)
+    _paused.clear()
+    _lock.release()
+
+
+def _after_fork_in_child() -> None:
+    """The child (a DataLoader worker, a multiprocessing fork) leaves its parent's
+    runs alone: it never logs to, finishes, blocks on or writes them."""
+    global _lock
+    _lock = threading.Lock()  # the parent's is held by _before_fork
+    for run, held in _paused:
+        run._resume_backends(held)
+    _paused.clear()
+    for run in _active:
+        run._forked_away()
+    _active.clear()
 
 
 def system_exit_status(exc: SystemExit) -> tuple[int, str]:

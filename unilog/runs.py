@@ -123,6 +123,7 @@ class Run:
         self.config = Config(_initial_config(s), on_change=self._config_changed)
         self.summary = Summary(self._summary_changed, s.previous_summary)
         self._disabled = s.mode == "disabled"
+        self._forked = False  # True in a forked child: the run is its parent's
         if self._disabled:
             self.dir = None  # a disabled run writes nothing
             return
@@ -229,6 +230,9 @@ class Run:
         backends run on their own threads. See the module docstring for steps.
         """
         if self._disabled:
+            if self._forked:
+                self._warn_once("fork", "log", f"run {self.id} belongs to the process that "
+                                "forked this one: what a forked child logs is dropped")
             return
         issues = Issues()
         values = flatten(data, issues)
@@ -467,6 +471,8 @@ class Run:
         delivered, dropped, skipped or failed). ``status`` defaults to
         ``finished`` for ``exit_code == 0``, else ``failed``.
         """
+        if self._forked:
+            return {}  # the parent finishes it
         with self._finish_lock:
             if self._report is not None:
                 return self._report
@@ -511,6 +517,23 @@ class Run:
                 self._warn_once("plugin", impl.plugin_name,
                                 f"plugin {impl.plugin_name!r} failed in {hook_name}: "
                                 f"{type(exc).__name__}: {exc}")
+
+    # -- fork (unilog.lifecycle's handlers) --------------------------------------------
+
+    def _pause_backends(self, timeout: float) -> list:
+        return self._dispatcher.pause(timeout)
+
+    def _resume_backends(self, held: list) -> None:
+        self._dispatcher.resume(held)
+
+    def _forked_away(self) -> None:
+        """In a forked child: this run is the parent's; it takes nothing more here.
+
+        No lock is taken: another thread of the parent may have held one at the fork.
+        """
+        self._forked = True
+        self._disabled = True
+        self._finished = True
 
     def __enter__(self) -> Run:
         return self
