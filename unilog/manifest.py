@@ -25,7 +25,7 @@ from unilog.config import redact_argv
 MANIFEST = "run.json"
 
 #: Packages whose versions are recorded when installed (looked up, never imported).
-KEY_PACKAGES = ("unilog", "torch", "numpy", "lightning", "pytorch-lightning", "hydra-core",
+KEY_PACKAGES = ("unilog-ml", "torch", "numpy", "lightning", "pytorch-lightning", "hydra-core",
                 "omegaconf", "wandb", "mlflow", "swanlab", "neptune", "tensorboard", "pluggy")
 
 
@@ -117,5 +117,9 @@ class Manifest:
 
     def _save(self) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(self.data, indent=2, default=str), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk: the last good run.json stays
+            raise

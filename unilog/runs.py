@@ -495,9 +495,16 @@ class Run:
             self._commit()
         timeout = settings.finish_timeout() if timeout is None else timeout
         report = self._dispatcher.close(status, exit_code, timeout)
-        self._manifest.update(status=status, exit_code=exit_code, ended=time.time(),
-                              step=self._step, backends=report)
+        try:
+            self._manifest.update(status=status, exit_code=exit_code, ended=time.time(),
+                                  step=self._step, backends=report)
+        except OSError as exc:  # a full disk: the report still comes back, and says so
+            local = report.setdefault(settings.LOCAL_RECORD, {})
+            local["errors"] = local.get("errors", 0) + 1
+            local["manifest"] = f"run.json not written: {type(exc).__name__}: {exc}"
+            self._policy.report(settings.LOCAL_RECORD, exc, "finish")
         _log_problems(self.id, report)
+        _print_summary(self, status, report)
         self._notify("unilog_run_finished", run=self, status=status, report=report)
         return report
 
@@ -559,20 +566,54 @@ class Run:
         return f"<unilog.Run id={self.id!r} name={self.name!r} dir={str(self.dir)!r}>"
 
 
+def _problems(counts: dict[str, Any]) -> dict[str, Any]:
+    """What one backend's report says it missed (nothing for a clean report)."""
+    problems = {k: counts[k] for k in ("errors", "dropped", "failed", "failed_values",
+                                       "undelivered", "collisions", "manifest")
+                if counts.get(k)}
+    if counts.get("timed_out"):
+        problems["timed_out"] = True
+    disabled = counts.get("disabled")
+    if disabled and not disabled.startswith("skipped:"):  # a chosen skip was warned about
+        problems["disabled"] = disabled
+    return problems
+
+
 def _log_problems(run_id: str, report: dict[str, dict[str, Any]]) -> None:
     import logging
 
     logger = logging.getLogger("unilog")
+    local = _problems(report.get(settings.LOCAL_RECORD, {}))
     for name, counts in report.items():
-        problems = {k: counts[k] for k in ("errors", "dropped", "failed", "failed_values",
-                                           "undelivered", "collisions") if counts.get(k)}
-        if counts.get("timed_out"):
-            problems["timed_out"] = True
-        disabled = counts.get("disabled")
-        if disabled and not disabled.startswith("skipped:"):  # a chosen skip was warned about
-            problems["disabled"] = disabled
-        if problems:
-            logger.warning("unilog run %s: backend %r did not receive everything: %s "
-                           "(the local record has it all)", run_id, name, problems)
+        problems = _problems(counts)
+        if not problems:
+            continue
+        if name == settings.LOCAL_RECORD:
+            logger.warning("unilog run %s: the local record (%r) did not store everything: "
+                           "%s", run_id, name, problems)
+        else:
+            # Only a clean local record may be said to have it all (a full disk).
+            where = ("the local record missed some too" if local
+                     else "the local record has it all")
+            logger.warning("unilog run %s: backend %r did not receive everything: %s (%s)",
+                           run_id, name, problems, where)
 
 
+def _print_summary(run: Run, status: str, report: dict[str, dict[str, Any]]) -> None:
+    """Where each backend wrote and the command to look at it, on stderr, like
+    wandb's closing lines; ``UNILOG_SILENT=true`` keeps it quiet."""
+    if os.environ.get("UNILOG_SILENT", "").lower() in ("1", "true", "yes"):
+        return
+    lines = [f"unilog: run {run.id} {status}: {run.dir}"]
+    width = max((len(name) for name in report), default=0)
+    for name, counts in report.items():
+        info = counts.get("info") or {}
+        view = info.get("view") or info.get("location")
+        if counts.get("disabled") and not view:
+            view = f"(nothing: {counts['disabled']})"
+        if view:
+            lines.append(f"  {name:<{width}}  {view}")
+    try:
+        print("\n".join(lines), file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed or full: the summary is only a courtesy
+        pass

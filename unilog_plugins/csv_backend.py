@@ -97,7 +97,7 @@ class CSVBackend(Backend):
         summary_path = self.dir / "summary.json"
         if run.resumed and summary_path.exists():
             self._last = json.loads(summary_path.read_text(encoding="utf-8"))
-        return {"id": run.id, "location": str(path)}
+        return {"id": run.id, "location": str(path), "view": _show_command(run.dir)}
 
     def log_rows(self, rows: list[Row]) -> None:
         """Append one line per value."""
@@ -164,11 +164,40 @@ class CSVBackend(Backend):
             self._file.flush()
 
     def close(self, status: str, exit_code: int) -> None:
-        """Flush, close the file and write the final summary."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._write_summary()
+        """Flush, close the file and write the final summary.
+
+        Each step is tried even if one before it failed (a full disk may refuse
+        the metrics but take the small summary); the first error is raised after.
+        """
+        errors = []
+        for step in (self._file.flush, lambda: os.fsync(self._file.fileno()),
+                     self._file.close, self._write_summary):
+            try:
+                step()
+            except OSError as exc:
+                errors.append(exc)
+        if not self._file.closed:  # close() itself failed: drop the unwritable buffer
+            try:
+                self._file.close()
+            except OSError:
+                pass
+        if errors:
+            raise errors[0]
+
+
+def _show_command(run_dir: Path) -> str:
+    """The command that summarises this run: ``unilog show <dir>``, or the venv's
+    own ``unilog`` when the shell's PATH would not find it (an inactive venv)."""
+    import shlex
+    import shutil
+    import sys
+
+    command = "unilog"
+    if shutil.which("unilog") is None:
+        candidate = Path(sys.executable).with_name("unilog")
+        if candidate.exists():
+            command = str(candidate)
+    return f"{command} show {shlex.quote(str(run_dir))}"
 
 
 def _cut_torn_line(path: Path) -> None:

@@ -54,6 +54,7 @@ import itertools
 import json
 import logging
 import os
+import shlex
 import socket
 import time
 from pathlib import Path
@@ -169,7 +170,8 @@ class TensorBoardBackend(Backend):
             plugin_name="text", content=self._pb.text_data.TextPluginData(
                 version=0).SerializeToString()))
         self._write_run_fields(run)
-        return {"id": run.id, "location": str(self.logdir), "logdir": str(self.logdir)}
+        return {"id": run.id, "location": str(self.logdir), "logdir": str(self.logdir),
+                "view": f"tensorboard --logdir {shlex.quote(str(self.logdir))}"}
 
     def _resolve_logdir(self, run: RunInfo) -> Path:
         if self.logdir_option is None:
