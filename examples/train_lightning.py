@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from digits import load_digits_split, make_model  # examples/ is on sys.path as a script
-from train import default_backends, print_where_to_look
+from train import default_backends, print_where_to_look, split_names
 from unilog.lightning import LogHistograms, LogPredictions, UnilogLogger
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> Path:
                               shuffle=True)
     val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=256)
 
-    backends = args.backends.split(",") if args.backends else default_backends()
+    backends = split_names(args.backends) if args.backends else default_backends()
     logger = UnilogLogger(project=args.project, backends=backends, dir=args.dir,
                           config={"epochs": args.epochs, "batch_size": args.batch_size},
                           tags=["example", "lightning"], log_checkpoints="best")

@@ -214,19 +214,6 @@ OLD_DISTRIBUTION = re.compile(
     r"""(?<![\w-])unilog\[|pip install\s+['"]?unilog(?![\w-])"""
     r"""|version\(\s*['"]unilog['"]\s*\)|^name\s*=\s*["']unilog["']""")
 
-#: Hints in files that other engineers own and are changing now (issue 10 C2): each
-#: (path, text of the line) stays allowed until its owner renames it; then remove it.
-PENDING_HINTS = {
-    ("docs/backends.md", "install with `pip install 'unilog[mlflow]'`"),
-    ("docs/backends.md", "install with `pip install 'unilog[wandb]'`"),
-    ("docs/backends.md", "installed with `pip install unilog[neptune]`"),
-    ("docs/backends.md", "extra `unilog[swanlab]`"),
-    ("unilog/backend.py", "The ``unilog[<extra>]`` that installs them."),
-    ("unilog/plugins.py", "(naming the ``pip install 'unilog[extra]'`` that fixes it)"),
-    ("unilog/lightning/__init__.py", "(``pip install 'unilog[lightning]'``)"),
-    ("unilog/lightning/__init__.py", "needs Lightning: pip install 'unilog[lightning]'"),
-}
-
 
 def test_every_install_hint_names_the_unilog_ml_distribution():
     """The distribution is unilog-ml (the import name stays unilog): every install
@@ -244,8 +231,7 @@ def test_every_install_hint_names_the_unilog_ml_distribution():
         except UnicodeDecodeError:  # images, databases
             continue
         for number, line in enumerate(text.splitlines(), 1):
-            if OLD_DISTRIBUTION.search(line) and not any(
-                    path == pending and fragment in line for pending, fragment in PENDING_HINTS):
+            if OLD_DISTRIBUTION.search(line):
                 found.append(f"{path}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
 

@@ -450,6 +450,7 @@ def test_a_hung_server_outage_is_recovered_and_one_at_finish_is_reported(tmp_pat
         missing = undelivered["missing"]
         assert missing["metrics"] == {"count": 20, "keys": ["acc", "loss"], "steps": [10, 19]}
         assert missing["status"] == {"count": 1, "names": ["FINISHED"]}
+        assert report["missing"]["metrics"]["count"] == 20  # in the finish report too
         assert undelivered["mlflow_run_id"] == report["info"]["id"]
         said = [r.getMessage() for r in caplog.records if "is missing" in r.getMessage()]
         assert len(said) == 1 and "20 metrics (acc, loss; steps 10-19)" in said[0], said

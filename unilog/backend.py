@@ -154,7 +154,7 @@ class Backend:
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: Top-level modules the backend's SDK needs; checked at ``init``.
     requires: ClassVar[tuple[str, ...]] = ()
-    #: The ``unilog[<extra>]`` that installs them.
+    #: The ``unilog-ml[<extra>]`` that installs them.
     extra: ClassVar[str | None] = None
     #: Seconds between calls to ``flush`` while records arrive (None: only on demand).
     flush_interval: ClassVar[float | None] = 1.0
@@ -233,3 +233,10 @@ class Backend:
 
     def close(self, status: str, exit_code: int) -> None:
         """End the backend's run with ``status`` in ``finished|failed|killed``."""
+
+    def report(self) -> dict[str, Any]:
+        """Facts of its own for the run's finish report, called once after ``close``
+        (even one that raised) and merged into this backend's entry: for example
+        ``{"missing": {...}}``, what a server never received. Keys the core
+        already reports (``delivered``, ``failed``, ...) are left to the core."""
+        return {}

@@ -118,6 +118,7 @@ class BackendWorker:
         #: Keys this backend refused alone while it took others: left out from then on.
         self.refused_keys: set[str] = set()
         self._suspects: set[str] = set()  # keys that failed alone once
+        self._own_report: dict[str, Any] = {}  # what the backend's report() added
         # Worker-side counts; the caller's thread keeps its own two (dropped,
         # regressed) so no counter is written by two threads.
         self.counts = {"delivered": 0, "skipped": 0, "failed": 0, "failed_values": 0,
@@ -521,6 +522,10 @@ class BackendWorker:
     def _close(self, message: _Close) -> None:
         if self.disabled is None or not self.disabled.startswith("failed to open"):
             self._call("close", self.backend.close, message.status, message.exit_code)
+            try:
+                self._own_report = dict(self.backend.report() or {})
+            except Exception as exc:
+                self._policy.report(self.name, exc, "report")
         self._done.set()
 
     def _call(self, phase: str, fn: Any, *args: Any, records: int = 1) -> bool:
@@ -650,6 +655,8 @@ class BackendWorker:
         report["info"] = self.info
         report["key_map"] = dict(self.key_map)
         report["refused_keys"] = sorted(self.refused_keys)
+        for key, value in self._own_report.items():
+            report.setdefault(key, value)
         return report
 
 

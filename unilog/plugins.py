@@ -110,7 +110,7 @@ def get_backend_class(name: str) -> type[Backend]:
     """The backend class registered under ``name``, checked to be importable.
 
     Raises BackendNotFound (listing the available names) or BackendNotInstalled
-    (naming the ``pip install 'unilog[extra]'`` that fixes it). The SDK is not
+    (naming the ``pip install 'unilog-ml[extra]'`` that fixes it). The SDK is not
     imported here, only looked up.
     """
     backends = available_backends()

@@ -569,7 +569,7 @@ class Run:
 def _problems(counts: dict[str, Any]) -> dict[str, Any]:
     """What one backend's report says it missed (nothing for a clean report)."""
     problems = {k: counts[k] for k in ("errors", "dropped", "failed", "failed_values",
-                                       "undelivered", "collisions", "manifest")
+                                       "undelivered", "collisions", "manifest", "missing")
                 if counts.get(k)}
     if counts.get("timed_out"):
         problems["timed_out"] = True

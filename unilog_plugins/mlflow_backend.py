@@ -648,6 +648,14 @@ class MLflowBackend(Backend):
         if net.held or net.lost:
             self._report_undelivered(STATUS[status])
 
+    def report(self) -> dict[str, Any]:
+        """``{"missing": ...}`` in the finish report when the server did not get
+        everything (the rows it missed were delivered to unilog's worker, not to it)."""
+        net = getattr(self, "_net", None)
+        if net is None or not (net.held or net.lost):
+            return {}
+        return {"missing": net.missing()}
+
     def _report_undelivered(self, status: str) -> None:
         missing = self._net.missing()
         path = Path(self._run.dir) / self.name / UNDELIVERED

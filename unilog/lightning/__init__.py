@@ -1,4 +1,4 @@
-"""unilog for Lightning: ``UnilogLogger`` and callbacks (``pip install 'unilog[lightning]'``).
+"""unilog for Lightning: ``UnilogLogger`` and callbacks (``pip install 'unilog-ml[lightning]'``).
 
     from unilog.lightning import UnilogLogger, LogPredictions, LogHistograms
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 try:
     import lightning.pytorch  # noqa: F401
 except ImportError as exc:  # name the extra, as a missing backend SDK does
-    raise ImportError(f"unilog.lightning needs Lightning: pip install 'unilog[lightning]' "
+    raise ImportError(f"unilog.lightning needs Lightning: pip install 'unilog-ml[lightning]' "
                       f"({exc})") from exc
 
 from unilog.lightning.callbacks import (
