@@ -141,19 +141,23 @@ def test_ls_of_an_empty_or_missing_folder(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
 
 
-def test_show_labels_the_counts_of_a_resumed_run(capsys):
-    """run.json keeps the backends' counts of the latest session; the history holds
-    every session: show says which is which, so nothing reads as lost."""
-    with unilog.init(project="p", id="resumed") as run:
+def test_show_counts_every_session_of_a_resumed_run(capsys):
+    """run.json's ``backends`` is the latest session's report and ``totals`` adds up
+    every session, as the history does: show prints the totals, so nothing reads as lost."""
+    with unilog.init(project="p", id="resumed", name="first", group="g") as run:
         for step in range(5):
             run.log({"x": step})
+    first = run.finish()["csv"]["delivered"]
     with unilog.init(project="p", id="resumed", resume="must") as run:
         for step in range(2):
             run.log({"x": step})
+    second = run.finish()["csv"]["delivered"]
+    assert (run.name, run.group) == ("first", "g")  # kept from the first session
     assert main(["show", "resumed"]) == 0
     out = capsys.readouterr().out
     assert "sessions: 2 (resumed 1 time, last at " in out
-    assert "counts of the latest session only" in out
+    assert "counts over all 2 sessions" in out
+    assert f"delivered {first + second}" in out
     assert "history (all sessions): 7 values, 1 keys: x" in out
 
 

@@ -184,18 +184,24 @@ def _show(args: argparse.Namespace) -> int:
     if m.get("tags"):
         print(f"  tags: {', '.join(map(str, m['tags']))}")
     resumes = m.get("resumes") or []
+    backends = m.get("backends") or {}
     if resumes:
-        # run.json keeps the backends' counts of the latest session only (each resume
-        # starts them afresh), while the history below spans every session: say so,
-        # or a resumed run's counts read as lost records.
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(resumes[-1].get("time", 0)))
         print(f"  sessions: {len(resumes) + 1} (resumed {len(resumes)} time"
               f"{'s' if len(resumes) > 1 else ''}, last at {when})")
-        print("  backends, counts of the latest session only (since the resume at "
-              f"{when}; earlier sessions' counts are not kept):")
+        if m.get("totals"):
+            # Totals over every session, as the history below: the latest session's
+            # counts alone would read as lost records.
+            print(f"  backends, counts over all {len(resumes) + 1} sessions (a session "
+                  "ended by SIGKILL reported none):")
+            backends = {name: {**backends.get(name, {}), **counts}
+                        for name, counts in m["totals"].items()}
+        else:  # written before run.json kept totals
+            print("  backends, counts of the latest session only (since the resume at "
+                  f"{when}; earlier sessions' counts are not kept):")
     else:
         print("  backends:")
-    for backend, report in (m.get("backends") or {}).items():
+    for backend, report in backends.items():
         counts = {k: v for k, v in report.items()
                   if isinstance(v, int) and not isinstance(v, bool) and v}
         state = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing delivered"

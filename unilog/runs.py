@@ -495,9 +495,11 @@ class Run:
             self._commit()
         timeout = settings.finish_timeout() if timeout is None else timeout
         report = self._dispatcher.close(status, exit_code, timeout)
+        totals = _add_counts(self._settings.previous.get("totals")
+                             or self._settings.previous.get("backends") or {}, report)
         try:
             self._manifest.update(status=status, exit_code=exit_code, ended=time.time(),
-                                  step=self._step, backends=report)
+                                  step=self._step, backends=report, totals=totals)
         except OSError as exc:  # a full disk: the report still comes back, and says so
             local = report.setdefault(settings.LOCAL_RECORD, {})
             local["errors"] = local.get("errors", 0) + 1
@@ -564,6 +566,22 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<unilog.Run id={self.id!r} name={self.name!r} dir={str(self.dir)!r}>"
+
+
+#: The counts of a finish report that add up over the sessions of a resumed run.
+COUNTS = ("delivered", "dropped", "skipped", "failed", "failed_values", "errors",
+          "fallback", "collisions")
+
+
+def _add_counts(before: dict[str, dict[str, Any]],
+                report: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """``totals`` in run.json: each backend's counts over every session of the run
+    (``backends`` holds the latest session's report)."""
+    totals: dict[str, dict[str, int]] = {}
+    for name in {**before, **report}:
+        old, new = before.get(name) or {}, report.get(name) or {}
+        totals[name] = {key: int(old.get(key) or 0) + int(new.get(key) or 0) for key in COUNTS}
+    return totals
 
 
 def _problems(counts: dict[str, Any]) -> dict[str, Any]:

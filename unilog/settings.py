@@ -196,6 +196,13 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
         s.backends.insert(0, (LOCAL_RECORD, {}))
     s.backend_classes = {name: (get_backend_class(name), opts) for name, opts in s.backends}
     _resolve_resume(s, resume)
+    if s.resumed:  # what was not given again is the run's own, as wandb resumes
+        previous = s.previous
+        s.name = name or previous.get("name") or run_id
+        s.group = group if group is not None else previous.get("group")
+        s.notes = notes if notes is not None else previous.get("notes")
+        if tags is None:
+            s.tags = tuple(str(t) for t in previous.get("tags") or ())
     return s
 
 
