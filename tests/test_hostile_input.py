@@ -83,6 +83,13 @@ def test_keys_colliding_after_flattening_keep_the_first_and_warn(recorded):
     assert recorded["default"]["rows"] == [(0, {"val/acc": 0.91, "val/loss": 0.3})]
 
 
+def test_a_nested_mapping_under_a_logged_key_is_no_collision(recorded):
+    run = unilog.init(backends=["csv", "recorder"], on_error="raise")
+    run.log({"a/b": 1, "a": {"b": {"c": 2}}})
+    run.finish()
+    assert recorded["default"]["rows"] == [(0, {"a/b": 1, "a/b/c": 2})]
+
+
 def test_keys_colliding_after_flattening_raise_key_collision_error(recorded):
     run = unilog.init(backends=["csv", "recorder"], on_error="raise")
     with pytest.raises(KeyCollisionError, match="'val/acc' is given twice") as caught:
@@ -159,12 +166,12 @@ def simulate(data: dict, prefix: str = "", out: dict | None = None,
             errors.append(key)
             continue
         full = prefix + key
-        if full in out:
-            errors.append(full)  # a collision: the first value is kept
-        elif isinstance(value, dict):
+        if isinstance(value, dict):
             simulate(value, full + "/", out, errors)
         elif value is None:
             continue
+        elif full in out:
+            errors.append(full)  # a collision: the first value is kept
         elif loggable(value):
             out[full] = value
         else:

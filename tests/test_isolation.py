@@ -143,3 +143,70 @@ def test_mlflow_refusing_one_row_keeps_that_key_at_other_steps():
     run.log({"x": 9.0}, step=2**63 - 1)  # MLflow's SQLite store may refuse this row
     run.finish(timeout=60)
     assert read_mlflow(run.dir)["series"]["x"][:3] == [(0, 0.0), (1, 1.0), (2, 2.0)]
+
+
+def test_a_backend_storing_row_by_row_gets_no_row_twice(recorded):
+    """The base class's log_rows stores row by row and says how far it got
+    (PartialBatch): rows stored before a failure are never sent again."""
+    run = unilog.init(backends={"csv": {}, "per_row": {"refuse_keys": ["bad"]}})
+    for i in range(100):
+        run.log({"x": float(i), **({"bad": 1.0} if i in (30, 70) else {})})
+    report = run.finish(timeout=20)
+
+    sent = [(step, key) for step, values in recorded["per_row"]["rows"] for key in values]
+    assert len(sent) == len(set(sent)) == 100
+    assert (report["per_row"]["failed"], report["per_row"]["failed_values"]) == (0, 2)
+
+
+def test_a_first_row_of_bad_keys_does_not_sink_its_batch(recorded):
+    """The probes come from different rows: three bad keys leading row 0 do not make
+    a working backend look down."""
+    run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["a", "b", "c"]}})
+    run.log({"a": 1.0, "b": 1.0, "c": 1.0, "loss": 0.0})
+    for i in range(1, 500):
+        run.log({"loss": float(i)})
+    report = run.finish(timeout=20)
+
+    assert sorted(by_step(recorded["default"]["rows"])) == list(range(500))
+    assert (report["recorder"]["failed"], report["recorder"]["failed_values"]) == (0, 3)
+
+
+def test_a_key_refused_under_a_renaming_key_rule_costs_no_more_calls(recorded):
+    run = unilog.init(backends={"csv": {}, "recorder": {"allowed": "a-z_", "refuse_keys": [
+        "bad_key"]}})
+    for i in range(300):
+        run.log({"x": float(i), "bad key": 1.0})
+        if i % 10 == 9:
+            run.flush(timeout=10)  # 30 batches
+    report = run.finish(timeout=20)
+
+    rec = report["recorder"]
+    assert (rec["failed"], rec["failed_values"], rec["refused_keys"]) == (0, 300, ["bad_key"])
+    assert recorded["default"]["calls"] < 30 + 20  # one call a batch once it is refused
+
+
+def test_rows_of_refused_keys_alone_count_as_failed(recorded):
+    run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["bad"]}})
+    for i in range(40):
+        run.log({"bad": 1.0} if i >= 20 else {"x": 1.0, "bad": 1.0})
+        run.flush(timeout=10)
+    report = run.finish(timeout=20)
+    rec = report["recorder"]
+    assert (rec["delivered"], rec["failed"], rec["failed_values"]) == (1 + 20, 20, 20)
+
+
+def test_a_refused_key_is_tried_again_after_a_while(recorded, monkeypatch):
+    from unilog import dispatch
+
+    monkeypatch.setattr(dispatch, "_REFUSAL_BATCHES", 3)
+    run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["bad"]}})
+    for i in range(12):
+        if i == 2:
+            recorded["default"]["refuse_keys"].clear()  # the backend takes it from now on
+        run.log({"x": float(i), "bad": float(i)})
+        run.flush(timeout=10)  # one row per batch
+    report = run.finish(timeout=20)
+    # refused after failing alone at steps 0 and 1, left out for 3 batches, then taken
+    steps = sorted(s for s, values in by_step(recorded["default"]["rows"]).items() if "bad" in values)
+    assert steps == list(range(5, 12))
+    assert report["recorder"]["refused_keys"] == ["bad"]

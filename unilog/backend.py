@@ -139,6 +139,20 @@ class Row:
         return f"Row(step={self.step}, values={self.values!r})"
 
 
+class PartialBatch(Exception):
+    """Raised from ``log_rows`` by a backend that stored the first ``stored`` rows of
+    the batch and then failed (``__cause__`` is the error). The core sends none of
+    those rows again. :meth:`Backend.each_row` raises it for a per-row loop."""
+
+    def __init__(self, stored: int, error: BaseException):
+        super().__init__(f"{stored} row(s) stored, then {type(error).__name__}: {error}")
+        self.stored = stored
+        self.__cause__ = error
+
+    def __reduce__(self):  # crosses the pipe of a backend run in a child process
+        return (PartialBatch, (self.stored, self.__cause__))
+
+
 class Backend:
     """Base class of every backend; subclass it and override what you store.
 
@@ -177,13 +191,23 @@ class Backend:
     def log_rows(self, rows: list[Row]) -> None:
         """Store several rows, in step order. Override to batch; the default calls ``log_row``.
 
-        Store all of them or raise before storing any: a call that raises is
-        split and sent again (rows, then one row's keys), so that a value the
-        backend cannot take costs only that value; rows stored before a raise
-        would arrive twice.
+        A call that raises is split and sent again (rows, then one row's keys),
+        so that a value the backend cannot take costs only that value. So store
+        all of the rows or raise before storing any, or, for a loop that stores
+        row by row, raise :class:`PartialBatch` saying how many it stored (as
+        :meth:`each_row` does): rows stored before a plain raise would arrive twice.
         """
-        for row in rows:
-            self.log_row(row)
+        self.each_row(rows, self.log_row)
+
+    @staticmethod
+    def each_row(rows: list[Row], store: Callable[[Row], Any]) -> None:
+        """``store(row)`` for each row; a failure raises :class:`PartialBatch` with the
+        number of rows stored before it."""
+        for index, row in enumerate(rows):
+            try:
+                store(row)
+            except Exception as exc:
+                raise PartialBatch(index, exc) from exc
 
     def log_row(self, row: Row) -> None:
         """Store one row."""

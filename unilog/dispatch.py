@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import pluggy
 
-from unilog.backend import Backend, KeyRule, Row, RunInfo
+from unilog.backend import Backend, KeyRule, PartialBatch, Row, RunInfo
 from unilog.errors import KeyCollisionError
 from unilog.hookspecs import hookimpl
 from unilog.plugins import new_manager
@@ -51,26 +51,15 @@ _COLLIDED = object()
 # a leaked asyncio.CancelledError... (a worker thread never gets Ctrl-C).
 _CAUGHT = BaseException
 _INFINITIES = (float("inf"), float("-inf"))
-# Stands for "not sent: the backend was disabled while this batch was being split".
-_DISABLED = RuntimeError("backend disabled")
 # Values sent one at a time to tell a backend that is down from one refusing a value.
 _PROBES = 3
+# Batches for which a key refused twice is left out before it is tried again.
+_REFUSAL_BATCHES = 100
 
 
 def _part(row: Row, items: Any) -> Row:
     """Some of ``row``'s values, at its step and time."""
     return Row(row.step, MappingProxyType(dict(items)), row.time)
-
-
-def _first_values(rows: list[Row], n: int) -> list[tuple[int, str]]:
-    """(row index, key) of the first ``n`` values of ``rows``, in order."""
-    found: list[tuple[int, str]] = []
-    for index, row in enumerate(rows):
-        for key in row.values:
-            if len(found) == n:
-                return found
-            found.append((index, key))
-    return found
 
 
 class _Barrier:
@@ -115,8 +104,9 @@ class BackendWorker:
         self.blocking = blocking
         self.info: dict[str, Any] = {}
         self.key_map: dict[str, str] = {}
-        #: Keys this backend refused alone while it took others: left out from then on.
+        #: Keys this backend refused alone, twice, while it took others (for the report).
         self.refused_keys: set[str] = set()
+        self._refused: dict[str, int] = {}  # key -> batches it is still left out for
         self._suspects: set[str] = set()  # keys that failed alone once
         self._own_report: dict[str, Any] = {}  # what the backend's report() added
         # Worker-side counts; the caller's thread keeps its own two (dropped,
@@ -355,6 +345,8 @@ class BackendWorker:
         if self.disabled:
             self.counts["skipped"] += n
         else:
+            if self._refused:
+                self._age_refusals()
             adapted, lost = self._adapt_rows(rows)
             if adapted:
                 lost += self._send_rows(adapted)
@@ -363,139 +355,165 @@ class BackendWorker:
         self._mark_done(n)
 
     def _adapt_rows(self, rows: list[Row]) -> tuple[list[Row], int]:
-        """The rows adapted to the backend, leaving out those left empty; and how
-        many rows could not be adapted at all (a key rule that raised)."""
+        """The rows adapted to the backend, without refused keys, leaving out those
+        left empty; and how many rows were lost whole (a key rule that raised, or
+        every value failed or refused)."""
         adapted, lost = [], 0
         for row in rows:
-            if self.refused_keys:
-                row = self._without_refused(row)
+            before = self.counts["failed_values"]
             try:
-                row = self._adapt(row)
+                adapted_row = self._adapt(row)
             except _CAUGHT as exc:
                 lost += 1
                 self._consecutive += 1
                 self._failed("log", exc)
                 continue
-            if row.values:
-                adapted.append(row)
+            if self._refused:
+                adapted_row, dropped = self._without_refused(adapted_row)
+                self.counts["failed_values"] += dropped
+            if adapted_row.values:
+                adapted.append(adapted_row)
+            elif self.counts["failed_values"] > before:  # emptied by failures, not fallbacks
+                self.counts["failed_values"] = before
+                lost += 1
         return adapted, lost
 
-    def _without_refused(self, row: Row) -> Row:
-        kept = {k: v for k, v in row.values.items() if k not in self.refused_keys}
+    def _without_refused(self, row: Row) -> tuple[Row, int]:
+        """``row`` without the keys refused now, and how many values that left out."""
+        kept = [(k, v) for k, v in row.values.items() if k not in self._refused]
         if len(kept) == len(row.values):
-            return row
-        self.counts["failed_values"] += len(row.values) - len(kept)
-        return Row(row.step, MappingProxyType(kept), row.time)
+            return row, 0
+        return _part(row, kept), len(row.values) - len(kept)
 
-    # A record or key the backend cannot take costs only itself. A batch that
-    # fails is first probed one value at a time: a backend that takes none of
-    # _PROBES values is down (a dead server: the batch is failed at once, at the
-    # cost of a few calls, never one per row). A backend that takes one is up,
-    # so the rest is split in halves and sent again, down to one row and then
-    # to one key of it: one bad key among 1,000 rows costs one value in about
-    # 2*log2(1000) calls. A key that fails alone twice (at two steps, with
-    # no success between) while the backend is up is refused from then on
-    # without a call (counted, named in the report), so a bad key logged at
-    # every step costs nothing more. Nothing is sent twice.
+    # A record or key the backend cannot take costs only itself. When a batch
+    # fails, rows the backend says it stored (PartialBatch) are done; then one
+    # value from each of up to _PROBES rows is sent alone: a backend that takes
+    # none is down (a dead server: the batch is failed at once, a few calls,
+    # never one per row). A backend that takes one is up, so the rest is split
+    # in halves and sent again, down to one row and then to one key of it: one
+    # bad key among 1,000 rows costs one value in about 2*log2(1000) calls, and
+    # no row is sent twice. A key that fails alone twice with no success between
+    # (so not one bad step or value) is refused for the next _REFUSAL_BATCHES
+    # batches without a call (counted, named in the report), so a bad key
+    # logged at every step costs nothing more; then it is tried again.
 
     def _send_rows(self, rows: list[Row]) -> int:
         """Send one batch; return how many rows were lost entirely (values lost
         from rows that otherwise landed are counted in ``failed_values``)."""
-        error = self._try_log(rows)
+        stored, error = self._try_log(rows)
         if error is None:
             self._consecutive = 0
             return 0
-        self._consecutive += 1
-        if (self._policy.mode == "disable" or self._consecutive >= self._policy.max_consecutive
-                or (len(rows) == 1 and len(rows[0].values) == 1)):
-            self._failed("log", error)
-            return len(rows)
-        lost = self._isolate(rows, error)  # values lost, per row index
-        whole = sum(1 for i, n in lost.items() if n == len(rows[i].values))
-        self.counts["failed_values"] += sum(lost.values()) - sum(
-            len(rows[i].values) for i, n in lost.items() if n == len(rows[i].values))
-        return whole
-
-    def _isolate(self, rows: list[Row], error: BaseException) -> dict[int, int]:
-        """Deliver what the backend takes of a batch it refused; values lost per row."""
-        parts = list(enumerate(rows))
+        self._consecutive = 1 if stored else self._consecutive + 1
+        parts = list(enumerate(rows))[stored:]
         lost: dict[int, int] = {}
-        probed: list[tuple[int, str, BaseException]] = []  # values that failed alone
-        for index, key in _first_values(rows, _PROBES):
-            row = rows[index]
-            failure = self._try_log([_part(row, [(key, row.values[key])])])
-            parts[index] = (index, _part(parts[index][1], [
-                (k, v) for k, v in parts[index][1].values.items() if k != key]))
-            if failure is not None:
-                probed.append((index, key, failure))
-                continue
-            # The backend is up: the failures so far were these values' own.
-            self._consecutive = 0
-            for i, bad, failure in probed:
-                self._refuse(bad, failure)
-                lost[i] = lost.get(i, 0) + 1
-            self._bisect([p for p in parts if p[1].values], lost)
-            return lost
-        self._failed("log", error)  # down: the whole batch, one error
-        return {i: len(row.values) for i, row in enumerate(rows)}
+        if (self._policy.mode == "disable" or self._consecutive >= self._policy.max_consecutive
+                or (len(parts) == 1 and len(parts[0][1].values) == 1)):
+            self._failed("log", error)
+            return len(parts)
+        if self._probe(parts, lost):
+            self._deliver(parts, lost)
+        else:
+            self._failed("log", error)  # down: the rest of the batch, one error
+            return len(parts)
+        whole = [i for i, n in lost.items() if n == len(rows[i].values)]
+        self.counts["failed_values"] += sum(lost.values()) - sum(len(rows[i].values)
+                                                                 for i in whole)
+        return len(whole)
 
-    def _bisect(self, parts: list[tuple[int, Row]], lost: dict[int, int]) -> None:
+    def _probe(self, parts: list[tuple[int, Row]], lost: dict[int, int]) -> bool:
+        """Send one value of each of a few rows alone (taking it out of ``parts``);
+        True once one gets through: the backend is up, the others' failures were theirs."""
+        failures = []
+        picks = sorted({0, len(parts) // 2, len(parts) - 1}) if len(parts) > 1 else [0] * _PROBES
+        for at in picks[:_PROBES]:
+            index, row = parts[at]
+            if not row.values:
+                continue
+            key, value = next(iter(row.values.items()))
+            parts[at] = (index, _part(row, [(k, v) for k, v in row.values.items() if k != key]))
+            _, failure = self._try_log([_part(row, [(key, value)])])
+            if failure is None:
+                self._consecutive = 0
+                for bad_index, bad_key, error in failures:
+                    self._refuse(bad_key, error)
+                    lost[bad_index] = lost.get(bad_index, 0) + 1
+                parts[:] = [p for p in parts if p[1].values]
+                return True
+            failures.append((index, key, failure))
+        return False
+
+    def _deliver(self, parts: list[tuple[int, Row]], lost: dict[int, int]) -> None:
         """Send (row index, row) parts, splitting what fails; count lost values in ``lost``."""
-        if self.refused_keys:  # refused meanwhile: leave them out of the rest of the batch
-            parts = [(i, self._strip(i, row, lost)) for i, row in parts]
-            parts = [(i, row) for i, row in parts if row.values]
+        if self._refused:  # refused meanwhile: leave them out of the rest of the batch
+            kept = []
+            for index, row in parts:
+                row, dropped = self._without_refused(row)
+                if dropped:
+                    lost[index] = lost.get(index, 0) + dropped
+                if row.values:
+                    kept.append((index, row))
+            parts = kept
         if not parts:
             return
-        error = self._try_log([row for _, row in parts])
+        stored, error = self._try_log([row for _, row in parts])
         if error is None:
             return
-        if error is _DISABLED:  # disabled meanwhile: nothing more is sent
-            for index, row in parts:
-                lost[index] = lost.get(index, 0) + len(row.values)
+        parts = parts[stored:]
+        if stored or len(parts) == 1:  # parts[0] is the one that failed
+            self._deliver_values(parts[0], error, lost)
+            self._deliver(parts[1:], lost)
             return
-        if len(parts) > 1:
-            half = len(parts) // 2
-            self._bisect(parts[:half], lost)
-            self._bisect(parts[half:], lost)
-            return
-        index, row = parts[0]
+        half = len(parts) // 2
+        self._deliver(parts[:half], lost)
+        self._deliver(parts[half:], lost)
+
+    def _deliver_values(self, part: tuple[int, Row], error: BaseException,
+                        lost: dict[int, int]) -> None:
+        """One row the backend refused: its values in halves, down to the one at fault."""
+        index, row = part
         items = list(row.values.items())
         if len(items) == 1:
             self._refuse(items[0][0], error)
             lost[index] = lost.get(index, 0) + 1
             return
         half = len(items) // 2
-        self._bisect([(index, _part(row, items[:half]))], lost)
-        self._bisect([(index, _part(row, items[half:]))], lost)
-
-    def _strip(self, index: int, row: Row, lost: dict[int, int]) -> Row:
-        kept = [(k, v) for k, v in row.values.items() if k not in self.refused_keys]
-        if len(kept) == len(row.values):
-            return row
-        lost[index] = lost.get(index, 0) + len(row.values) - len(kept)
-        return _part(row, kept)
+        self._deliver([(index, _part(row, items[:half]))], lost)
+        self._deliver([(index, _part(row, items[half:]))], lost)
 
     def _refuse(self, key: str, error: BaseException) -> None:
-        """``key`` failed alone while the backend took other values. The second time
-        (at another step: the first may have been the step's fault, or the value's)
-        it is refused for good and left out from then on."""
-        if error is not _DISABLED:
-            if key in self._suspects:
-                self.refused_keys.add(key)
-            self._suspects.add(key)
+        """``key`` failed alone while the backend took other values: the second time
+        (the first may have been that step's or that value's fault), it is refused
+        for the next _REFUSAL_BATCHES batches."""
+        if key in self._suspects:
+            self._refused[key] = _REFUSAL_BATCHES + 1  # aged at the start of each next batch
+            self.refused_keys.add(key)
+        self._suspects.add(key)
         self._failed("log", error)
 
-    def _try_log(self, rows: list[Row]) -> BaseException | None:
-        if self.disabled:
-            return _DISABLED
+    def _age_refusals(self) -> None:
+        """A refusal lasts _REFUSAL_BATCHES batches; then the key is tried again,
+        refused at once if it fails alone again."""
+        for key, left in list(self._refused.items()):
+            if left <= 1:
+                del self._refused[key]
+            else:
+                self._refused[key] = left - 1
+
+    def _try_log(self, rows: list[Row]) -> tuple[int, BaseException | None]:
+        """(rows stored, the error or None) of one call of the backend."""
         try:
             self.backend.log_rows(rows)
+        except PartialBatch as partial:
+            stored, error = partial.stored, partial.__cause__ or partial
         except _CAUGHT as exc:
-            return exc
+            stored, error = 0, exc
+        else:
+            stored, error = len(rows), None
         if self._suspects:  # a key that got through is no longer suspected
-            for row in rows:
+            for row in rows[:stored]:
                 self._suspects.difference_update(row.values)
-        return None
+        return stored, error
 
     def _deliver_other(self, item: tuple[str, Any]) -> None:
         kind, payload = item
@@ -543,8 +561,6 @@ class BackendWorker:
 
     def _failed(self, phase: str, exc: BaseException) -> None:
         """Count and report one failure; the policy may disable the backend."""
-        if exc is _DISABLED:
-            return  # disabled by an earlier failure of this batch: counted as failed only
         self.counts["errors"] += 1
         reason = self._policy.failed(self.name, exc, phase, self._consecutive)
         # The local record is never disabled: it is what everything else

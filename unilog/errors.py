@@ -61,7 +61,8 @@ class KeyCollisionError(BackendError):
     """Two distinct keys map to one name: under a backend's key rules (``backend``
     names it), or in one ``log`` call after flattening (``backend`` is None)."""
 
-    def __init__(self, backend: str | None, message: str):
+    def __init__(self, backend: str | None, message: str, key: str | None = None):
+        self.key = key
         if backend is None:
             self.backend = None
             UnilogError.__init__(self, message)

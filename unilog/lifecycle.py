@@ -47,7 +47,10 @@ _ending_status: str | None = None  # set by the excepthook / SIGTERM handler
 _ending_code: int | None = None  # the exit code that goes with it
 _exiting = False  # set while the exit callback finishes the runs
 # A fork waits at most this long for backends that are in a call (see _before_fork).
-_FORK_PAUSE_S = float(os.environ.get("UNILOG_FORK_PAUSE", "0.5"))
+try:
+    _FORK_PAUSE_S = float(os.environ.get("UNILOG_FORK_PAUSE", "0.5"))
+except ValueError:  # a bad value must not make `import unilog` fail
+    _FORK_PAUSE_S = 0.5
 _paused: list = []  # what _before_fork holds, released after the fork
 
 

@@ -70,11 +70,10 @@ def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Iss
             errors.append(InvalidValue(prefix + repr(key), "keys must be non-empty strings"))
             continue
         full = prefix + key
-        if full in out:
-            errors.append(_collision(full, value))
-            continue
         kind = type(value)
-        if kind is float:
+        if (kind is float or kind is int) and full in out:
+            errors.append(_collision(full))
+        elif kind is float:
             out[full] = value
             if value != value or value in _INFINITIES:
                 issues.nonfinite.append(full)
@@ -93,18 +92,19 @@ def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Iss
             except Exception as exc:  # whatever a value's own conversion raises
                 errors.append(InvalidValue(full, _rule(exc)))
                 continue
-            if converted is not None:
+            if converted is not None and full in out:
+                errors.append(_collision(full))
+            elif converted is not None:
                 out[full] = converted
                 if type(converted) is float and (converted != converted
                                                  or converted in _INFINITIES):
                     issues.nonfinite.append(full)
 
 
-def _collision(key: str, value: Any) -> KeyCollisionError:
-    error = KeyCollisionError(None, f"key {key!r} is given twice in one log call (once "
-                              f"nested, once spelled with '/'): the first value is kept")
-    error.key = key
-    return error
+def _collision(key: str) -> KeyCollisionError:
+    return KeyCollisionError(None, f"key {key!r} is given twice in one log call (once "
+                             f"nested, once spelled with '/'): the first value is kept, "
+                             f"the later one left out", key=key)
 
 
 def _rule(exc: Exception) -> str:

@@ -36,7 +36,8 @@ from unilog.artifacts import (
 from unilog.backend import Row, RunInfo
 from unilog.config import Config, redact, to_dict, to_plain
 from unilog.dispatch import BackendWorker, Dispatcher
-from unilog.errors import ArtifactError, StepError, UnilogError, UnilogWarning
+from unilog.errors import (ArtifactError, KeyCollisionError, StepError, UnilogError,
+                           UnilogWarning)
 from unilog.media import Text
 from unilog.manifest import Manifest, provenance
 from unilog.normalize import Issues, flatten, normalize_value
@@ -281,26 +282,25 @@ class Run:
         return step
 
     def _regressed(self, step: int, values: dict[str, Any]) -> None:
-        message = (f"step {step} is lower than the current step {self._step}: steps may not "
-                   f"go backwards (keys: {', '.join(list(values)[:5])})")
-        if self._settings.on_error == "raise":
-            raise StepError(message)
-        self._warn_once("step", "regression", message + "; rows like this go to the local "
-                        "record only (warned once per run)")
-        if values:
-            self._dispatch_row(step, values, local_only=True)
+        self._local_only("regression", step, values, f"step {step} is lower than the "
+                         f"current step {self._step}: steps may not go backwards")
 
     def _overflowed(self, values: dict[str, Any]) -> None:
         """A log with no step after one at step 2**63 - 1: there is no next step."""
-        message = (f"the step after {_MAX_STEP} (2**63 - 1, the largest step backends "
-                   f"store) does not exist (keys: {', '.join(list(values)[:5])})")
+        self._local_only("overflow", self._step, values, f"the step after {_MAX_STEP} "
+                         "(2**63 - 1, the largest step backends store) does not exist")
+        self._step += 1
+
+    def _local_only(self, kind: str, step: int, values: dict[str, Any], problem: str) -> None:
+        """A row at a step backends cannot take: a StepError under "raise", otherwise
+        one warning per run and the row goes to the local record only."""
+        message = f"{problem} (keys: {', '.join(list(values)[:5])})"
         if self._settings.on_error == "raise":
             raise StepError(message)
-        self._warn_once("step", "overflow", message + "; rows like this go to the local "
-                        "record only, at the steps after it (warned once per run)")
+        self._warn_once("step", kind, message + "; rows like this go to the local record "
+                        "only (warned once per run)")
         if values:
-            self._dispatch_row(self._step, values, local_only=True)
-            self._step += 1
+            self._dispatch_row(step, values, local_only=True)
 
     def _commit(self) -> None:
         if self._pending:
@@ -342,7 +342,8 @@ class Run:
         if self._settings.on_error == "raise":
             raise errors[0]
         for error in errors:
-            self._warn_once("input", error.key, f"{error}; the key is left out (warned once)")
+            left_out = "" if isinstance(error, KeyCollisionError) else "; the key is left out"
+            self._warn_once("input", error.key, f"{error}{left_out} (warned once)")
 
     def _flag_nonfinite(self, keys: list[str], values: dict[str, Any]) -> None:
         for key in keys:
@@ -388,6 +389,10 @@ class Run:
         a disabled run).
         """
         if self._disabled:
+            if self._forked:
+                self._warn_once("fork", "artifact", f"run {self.id} belongs to the process "
+                                "that forked this one: log_artifact in a forked child stores "
+                                "nothing")
             return None
         self._policy.raise_pending()
         artifact = self._artifacts.add(path, name=name, type=type, aliases=aliases,

@@ -89,6 +89,7 @@ class Outage:
         self.held: list[Held] = []
         self.probe_error = ""  # why the last /health check got no answer
         self.lost: list[Held] = []  # held past MAX_HELD_VALUES: never sent
+        self.refused: list[Held] = []  # held, then refused by the server when it came back
         self._held_values = 0
         self._next_try = 0.0
 
@@ -172,8 +173,13 @@ class Outage:
                 if is_unreachable(exc):
                     self.reason = short_reason(exc)
                     return False
-                self._drop_first()
-                raise  # the server refused it: reported like any other failure
+                # Refused now, it belongs to no batch of the caller's: raising it
+                # would fail an unrelated one. It is said once and kept in `missing`.
+                self.refused.append(self.held[0])
+                if len(self.refused) == 1:
+                    logger.warning("unilog backend 'mlflow': the tracking server refused a "
+                                   "call held during its outage (%s); it is listed as missing "
+                                   "in the run's report", short_reason(exc))
             self._drop_first()
         down = time.time() - (self.since or time.time())
         self.since = None
@@ -191,7 +197,7 @@ class Outage:
     def missing(self) -> dict[str, Any]:
         """What did not reach the server, by kind (JSON-able)."""
         out: dict[str, Any] = {}
-        for item in self.held + self.lost:
+        for item in self.held + self.lost + self.refused:
             entry = out.setdefault(item.kind, {"count": 0})
             entry["count"] += item.count
             if item.keys:
@@ -206,13 +212,15 @@ class Outage:
                 entry["keys"] = sorted(entry["keys"])
         if self.lost:
             out["not_held"] = sum(i.count for i in self.lost)
+        if self.refused:
+            out["refused"] = sum(i.count for i in self.refused)
         return out
 
     def describe(self, missing: dict[str, Any]) -> str:
         """One sentence of what the server is missing."""
         parts = []
         for kind, entry in missing.items():
-            if kind == "not_held":
+            if kind in ("not_held", "refused"):
                 continue
             text = f"{entry['count']} {kind}"
             if "keys" in entry:

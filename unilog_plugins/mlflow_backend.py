@@ -89,7 +89,7 @@ except ImportError:  # Windows: no inter-process lock around a SQLite store's cr
     fcntl = None  # type: ignore[assignment]
 
 import unilog
-from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, PartialBatch, Row, RunInfo
 from unilog.config import flatten_config
 from unilog.errors import ArtifactError, BackendError, ConfigError, KeyCollisionError
 from unilog_plugins._mlflow_outage import Held, Outage, is_unreachable, short_reason
@@ -358,9 +358,20 @@ class MLflowBackend(Backend):
     # -- records ------------------------------------------------------------------
 
     def log_rows(self, rows: list[Row]) -> None:
-        """All the rows' numbers in ``log_batch`` requests of 1,000; media after them."""
+        """The rows' numbers in ``log_batch`` requests of up to 1,000 whole rows' worth,
+        each followed by those rows' media; a failure says how many rows were stored
+        (``PartialBatch``), so none is sent twice."""
         if self._client is None:
             return
+        stored = 0
+        for group in _row_groups(rows, METRICS_PER_BATCH):
+            try:
+                self._log_group(group)
+            except Exception as exc:
+                raise PartialBatch(stored, exc) from exc
+            stored += len(group)
+
+    def _log_group(self, rows: list[Row]) -> None:
         metric = self._sdk.Metric
         metrics, media = [], []
         for row in rows:
@@ -645,14 +656,14 @@ class MLflowBackend(Backend):
             net.begin(net.probe_error)
         net.send(Held("status", 1, functools.partial(
             self._client.set_terminated, self._run_id, STATUS[status]), name=STATUS[status]))
-        if net.held or net.lost:
+        if net.held or net.lost or net.refused:
             self._report_undelivered(STATUS[status])
 
     def report(self) -> dict[str, Any]:
         """``{"missing": ...}`` in the finish report when the server did not get
         everything (the rows it missed were delivered to unilog's worker, not to it)."""
         net = getattr(self, "_net", None)
-        if net is None or not (net.held or net.lost):
+        if net is None or not (net.held or net.lost or net.refused):
             return {}
         return {"missing": net.missing()}
 
@@ -667,6 +678,20 @@ class MLflowBackend(Backend):
             f"the MLflow tracking server {self._shown_uri} could not be reached since {since} "
             f"({self._net.reason}) and is missing: {self._net.describe(missing)}{stuck}. "
             f"The local record has all of it; details in {path}")) from None
+
+
+def _row_groups(rows: list[Row], size: int) -> list[list[Row]]:
+    """Consecutive rows, as many as fit ``size`` values together (a bigger row alone)."""
+    groups: list[list[Row]] = []
+    count = size
+    for row in rows:
+        n = len(row.values)
+        if count + n > size:
+            groups.append([])
+            count = 0
+        groups[-1].append(row)
+        count += n
+    return groups
 
 
 class _Staging:

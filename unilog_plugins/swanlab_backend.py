@@ -256,21 +256,22 @@ class SwanLabBackend(Backend):
         if self._child is not None:
             self._child.log_rows(rows)
             return
-        log = self._run.log
-        for row in rows:
-            data: dict[str, Any] = {}
-            for key, value in row.values.items():
-                kind = type(value)
-                if kind is float or kind is int:
-                    data[key] = value
-                else:
-                    media = self.convert_media(self._media, key, row.step, value)
-                    if media is not None:
-                        data[key] = media
-            if data:
-                log(data, step=int(row.step))
-            if row.step > self._step:
-                self._step = row.step
+        self.each_row(rows, self._log_row)  # a failure says how many rows were stored
+
+    def _log_row(self, row: Row) -> None:
+        data: dict[str, Any] = {}
+        for key, value in row.values.items():
+            kind = type(value)
+            if kind is float or kind is int:
+                data[key] = value
+            else:
+                media = self.convert_media(self._media, key, row.step, value)
+                if media is not None:
+                    data[key] = media
+        if data:
+            self._run.log(data, step=int(row.step))
+        if row.step > self._step:
+            self._step = row.step
 
     def _media(self, value: Any) -> Any:
         """The SwanLab object for a media value (called through ``convert_media``)."""
@@ -348,7 +349,11 @@ def _quiet_console(quiet: bool) -> Any:
     if not quiet:
         yield
         return
-    from swanlab.sdk.internal.pkg import console
+    try:
+        from swanlab.sdk.internal.pkg import console  # internal: moved, it only costs quiet
+    except ImportError:
+        yield
+        return
 
     with _QUIET_LOCK:
         _quiet_depth += 1

@@ -192,21 +192,22 @@ class WandbBackend(Backend):
         """One ``run.log(values, step=step, commit=True)`` per row, at the row's wall
         time (a row is complete: committing it at once means a crash cannot keep it
         open and lose it)."""
-        log = self._wb.log
-        for row in rows:
-            values = {}
-            for key, value in row.values.items():
-                kind = type(value)
-                if kind is float or kind is int:
-                    values[key] = value
-                else:
-                    converted = self.convert_media(lambda m: _convert(self._wandb, m),
-                                                   key, row.step, value)
-                    if converted is not None:
-                        values[key] = converted
-            if values:
-                values["_timestamp"] = row.time  # a user's own _timestamp is _timestamp_
-                log(values, step=row.step, commit=True)
+        self.each_row(rows, self._log_row)  # a failure says how many rows were stored
+
+    def _log_row(self, row: Row) -> None:
+        values = {}
+        for key, value in row.values.items():
+            kind = type(value)
+            if kind is float or kind is int:
+                values[key] = value
+            else:
+                converted = self.convert_media(lambda m: _convert(self._wandb, m),
+                                               key, row.step, value)
+                if converted is not None:
+                    values[key] = converted
+        if values:
+            values["_timestamp"] = row.time  # a user's own _timestamp is _timestamp_
+            self._wb.log(values, step=row.step, commit=True)
 
     # -- config, summary, artifacts ---------------------------------------------------
 

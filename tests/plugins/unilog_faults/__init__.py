@@ -98,7 +98,7 @@ class Recorder(Backend):
         super().__init__(**options)
         self.label = label
         self.fail_every = fail_every
-        self.refuse_keys = frozenset(refuse_keys)
+        self.refuse_keys = set(refuse_keys)  # also RECORDED[label]["refuse_keys"]: tests change it
         self.refuse_steps = frozenset(refuse_steps)
         self.fetchable = fetchable or {}
         self.calls = 0
@@ -108,7 +108,8 @@ class Recorder(Backend):
             key_rule=KeyRule(allowed=allowed, max_length=max_length),
         )
         RECORDED[label] = self.data = {"rows": [], "config": [], "summary": {}, "artifacts": [],
-                                       "open": None, "close": None, "flushes": 0}
+                                       "open": None, "close": None, "flushes": 0,
+                                       "refuse_keys": self.refuse_keys}
 
     def open(self, run):
         self.data["open"] = run
@@ -148,6 +149,27 @@ class Recorder(Backend):
 
     def close(self, status, exit_code):
         self.data["close"] = (status, exit_code)
+
+
+class PerRow(Backend):
+    """A third-party backend written the simple way: ``log_row`` only, storing row by
+    row (the base class's ``log_rows`` loops over it), refusing ``refuse_keys``."""
+
+    name = "per_row"
+
+    def __init__(self, label: str = "per_row", refuse_keys: tuple = (), **options):
+        super().__init__(**options)
+        self.refuse_keys = frozenset(refuse_keys)
+        RECORDED[label] = self.data = {"rows": [], "calls": 0}
+
+    def log_rows(self, rows):
+        self.data["calls"] += 1
+        super().log_rows(rows)
+
+    def log_row(self, row):
+        if any(k in self.refuse_keys for k in row.values):
+            raise ValueError("per_row: refuses a key")
+        self.data["rows"].append((row.step, dict(row.values)))
 
 
 class Exits(Backend):
@@ -207,6 +229,6 @@ class NeedsMissingSDK(Backend):
 
 @unilog.hookimpl
 def unilog_register_backends(register):
-    for cls in (Raising, FailsToOpen, Hanging, Slow, Noop, Recorder, Exits, Mutating,
+    for cls in (Raising, FailsToOpen, Hanging, Slow, Noop, Recorder, PerRow, Exits, Mutating,
                 NeedsMissingSDK, SkipsItself):
         register(cls)
