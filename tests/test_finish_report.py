@@ -83,3 +83,19 @@ def test_unilog_silent_keeps_finish_quiet(capsys, monkeypatch):
     monkeypatch.setenv("UNILOG_SILENT", "true")
     unilog.init(backends=["csv"]).finish()
     assert "unilog: run" not in capsys.readouterr().err
+
+
+def test_the_printed_commands_run_from_a_shell_without_the_venv(tmp_path):
+    """Each backend's view names a program the shell finds, or its path beside
+    this Python: from a plain shell (an inactive venv) it still runs."""
+    import shutil
+
+    from unilog.backend import program
+
+    for name in ("unilog", "tensorboard", "mlflow", "wandb"):
+        command = program(name)
+        assert shutil.which(command) is not None, (name, command)
+    plain = subprocess.run(["bash", "-c", f"{program('unilog')} --version"],
+                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0 and plain.stdout.startswith("unilog "), plain.stderr

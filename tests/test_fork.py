@@ -118,3 +118,40 @@ def test_a_dataloader_with_forked_workers_against_all_six_backends(tmp_path):
     data = unilog.read_run(tmp_path / "runs" / "p" / "r1")
     assert len(data.series("train/loss")) == 5 * 4
     assert data.status == "finished"
+
+
+SIGNAL_DURING_FORK = """
+import os, signal, sys, threading, time
+import unilog
+sig = getattr(signal, sys.argv[1])
+run = unilog.init(project="p", id="r1", backends={"csv": {}, "slow": {"delay": 0.3}})
+run.log({"x": 1})
+time.sleep(0.05)  # the slow backend is now in a call: the fork waits for it
+threading.Timer(0.1, os.kill, (os.getpid(), sig)).start()  # arrives during that wait
+for i in range(50):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    run.log({"x": i})
+    time.sleep(0.05)
+print("the signal was lost", flush=True)
+"""
+
+
+@pytest.mark.parametrize("sig,rc", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_during_a_fork_still_stops_the_run(tmp_path, sig, rc):
+    """Ctrl-C or SIGTERM arriving while a fork waits for a busy backend: Python
+    drops exceptions raised in fork handlers, so unilog defers the signal until
+    the fork is done, and leaves no backend paused."""
+    script = tmp_path / "signal_fork.py"
+    script.write_text(SIGNAL_DURING_FORK)
+    out = subprocess.run([sys.executable, str(script), sig], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120,
+                         env=subprocess_env(UNILOG_DIR=str(tmp_path / "runs"),
+                                            UNILOG_FINISH_TIMEOUT="20"))
+    assert "the signal was lost" not in out.stdout
+    assert out.returncode in (rc, -getattr(__import__("signal"), sig)), out.stderr[-2000:]
+    data = unilog.read_run(tmp_path / "runs" / "p" / "r1")
+    assert data.status == "killed"
+    assert data.manifest["backends"]["csv"]["timed_out"] is False  # no worker left paused

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from unilog.backend import program
+
 from .conftest import subprocess_env
 
 for sdk in ("wandb", "swanlab", "neptune", "mlflow", "torch"):
@@ -126,8 +128,9 @@ def test_each_sdk_backend_says_how_to_view_what_it_wrote(logged):
              json.loads((run_dir / "run.json").read_text())["backends"].items()}
     views = {name: infos[name].get("view") for name in ("wandb", "mlflow", "swanlab",
                                                          "neptune")}
-    assert views["wandb"] == f"wandb sync {infos['wandb']['dir']}"
-    assert views["mlflow"].startswith("mlflow ui --backend-store-uri sqlite:///")
-    assert views["swanlab"] == f"swanlab sync {infos['swanlab']['location']}"
+    # each program as the shell finds it, else its path in this Python's environment
+    assert views["wandb"] == f"{program('wandb')} sync {infos['wandb']['dir']}"
+    assert views["mlflow"].startswith(f"{program('mlflow')} ui --backend-store-uri sqlite:///")
+    assert views["swanlab"] == f"{program('swanlab')} sync {infos['swanlab']['location']}"
     assert views["neptune"] == f"cat {infos['neptune']['location']}/data-*.log"
     assert list(Path(infos["neptune"]["location"]).glob("data-*.log"))

@@ -139,6 +139,20 @@ class Row:
         return f"Row(step={self.step}, values={self.values!r})"
 
 
+def program(name: str) -> str:
+    """How to call the command-line program ``name`` in a printed command: its
+    bare name when the shell's PATH finds it, else its path beside this Python
+    (a virtual environment that is not activated), else the bare name."""
+    import shutil
+    import sys
+
+    if shutil.which(name) is None:
+        beside = Path(sys.executable).with_name(name)
+        if beside.exists():
+            return str(beside)
+    return name
+
+
 class PartialBatch(Exception):
     """Raised from ``log_rows`` by a backend that stored the first ``stored`` rows of
     the batch and then failed (``__cause__`` is the error). The core sends none of

@@ -489,7 +489,7 @@ class BackendWorker:
             self._refused[key] = _REFUSAL_BATCHES + 1  # aged at the start of each next batch
             self.refused_keys.add(key)
         self._suspects.add(key)
-        self._failed("log", error)
+        self._failed(f"log of key {key!r}", error)  # under "raise", the error names the key
 
     def _age_refusals(self) -> None:
         """A refusal lasts _REFUSAL_BATCHES batches; then the key is tried again,

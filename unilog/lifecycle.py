@@ -107,9 +107,13 @@ def _before_fork() -> None:
     kept out of their backends until the fork is done.
     """
     _lock.acquire()
-    deadline = time.monotonic() + _FORK_PAUSE_S
-    for run in _active:
-        _paused.append((run, run._pause_backends(max(0.0, deadline - time.monotonic()))))
+    deferred = _defer_signals()
+    try:
+        deadline = time.monotonic() + _FORK_PAUSE_S
+        for run in _active:
+            _paused.append((run, run._pause_backends(max(0.0, deadline - time.monotonic()))))
+    finally:
+        _deferring.append(deferred)
 
 
 def _after_fork_in_parent() -> None:
@@ -117,6 +121,56 @@ def _after_fork_in_parent() -> None:
         run._resume_backends(held)
     _paused.clear()
     _lock.release()
+    _redeliver(_deferring.pop() if _deferring else None)
+
+
+# Ctrl-C or SIGTERM while a fork waits for the backends must not be lost: an
+# exception raised in a fork handler is printed and dropped by Python, and it
+# would leave the backends paused. While the fork waits, those signals are
+# only noted; they are raised again once the fork is done (in the parent).
+_DEFERRED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM")
+                          if hasattr(signal, name))
+_deferring: list = []
+
+
+def _defer_signals() -> tuple[dict, list] | None:
+    """Note SIGINT/SIGTERM instead of handling them (main thread only); returns
+    what to restore and the signals noted."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # signal handlers run on the main thread only: nothing to defer
+    noted: list[int] = []
+    previous = {}
+    try:
+        for signum in _DEFERRED_SIGNALS:
+            previous[signum] = signal.signal(signum, lambda n, _frame: noted.append(n))
+    except (ValueError, OSError):
+        _restore_handlers(previous)
+        return None
+    return previous, noted
+
+
+def _restore_handlers(previous: dict) -> None:
+    for signum, handler in previous.items():
+        try:
+            signal.signal(signum, handler)
+        except (ValueError, OSError, TypeError):
+            pass
+
+
+def _redeliver(deferred: tuple[dict, list] | None) -> None:
+    """Put the handlers back and send again each signal noted meanwhile.
+
+    Sent a moment later from another thread: a signal raised now would be
+    handled inside this fork handler (or a later one), where Python drops the
+    exception; sent once the fork has returned, it interrupts the caller."""
+    if deferred is None:
+        return
+    previous, noted = deferred
+    _restore_handlers(previous)
+    for signum in dict.fromkeys(noted):
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
 
 
 def _after_fork_in_child() -> None:
@@ -127,6 +181,9 @@ def _after_fork_in_child() -> None:
     for run, held in _paused:
         run._resume_backends(held)
     _paused.clear()
+    deferred = _deferring.pop() if _deferring else None
+    if deferred is not None:  # the child gets the handlers back; the signal was the parent's
+        _restore_handlers(deferred[0])
     for run in _active:
         run._forked_away()
     _active.clear()

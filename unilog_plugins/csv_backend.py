@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import unilog
+from unilog.backend import program
 from unilog.read import escape
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, Row, RunInfo
 
@@ -186,18 +187,10 @@ class CSVBackend(Backend):
 
 
 def _show_command(run_dir: Path) -> str:
-    """The command that summarises this run: ``unilog show <dir>``, or the venv's
-    own ``unilog`` when the shell's PATH would not find it (an inactive venv)."""
+    """The command that summarises this run."""
     import shlex
-    import shutil
-    import sys
 
-    command = "unilog"
-    if shutil.which("unilog") is None:
-        candidate = Path(sys.executable).with_name("unilog")
-        if candidate.exists():
-            command = str(candidate)
-    return f"{command} show {shlex.quote(str(run_dir))}"
+    return f"{program('unilog')} show {shlex.quote(str(run_dir))}"
 
 
 def _cut_torn_line(path: Path) -> None:

@@ -89,7 +89,8 @@ except ImportError:  # Windows: no inter-process lock around a SQLite store's cr
     fcntl = None  # type: ignore[assignment]
 
 import unilog
-from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, PartialBatch, Row, RunInfo
+from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyRule, PartialBatch, Row,
+                            RunInfo, program)
 from unilog.config import flatten_config
 from unilog.errors import ArtifactError, BackendError, ConfigError, KeyCollisionError
 from unilog_plugins._mlflow_outage import Held, Outage, is_unreachable, short_reason
@@ -841,7 +842,7 @@ def _run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
 
 def _ui_command(uri: str) -> str:
     """The command that shows a local store's runs in MLflow's UI."""
-    return f"mlflow ui --backend-store-uri {shlex.quote(uri)}"
+    return f"{program('mlflow')} ui --backend-store-uri {shlex.quote(uri)}"
 
 
 def _changed_tag(name: str) -> str:
@@ -852,7 +853,7 @@ def _as_float(value: int | float) -> float:
     try:
         return float(value)
     except OverflowError:  # an int beyond float's range
-        return math.copysign(math.inf, value)
+        return math.inf if value > 0 else -math.inf
 
 
 def _place(blob: Path, target: Path) -> None:

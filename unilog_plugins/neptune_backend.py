@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import Any
 
 import unilog
-from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo, program
 from unilog.config import flatten_config
 from unilog_plugins._sdk import quiet_info
 
@@ -177,8 +177,9 @@ class NeptuneBackend(Backend):
             folder = self._data_root
         # `neptune sync --path P` reads only a folder named .neptune (in P, or P itself).
         root = shlex.quote(str(self._data_root))
-        sync = (f"neptune sync --path {root}" if self._data_root.name == ".neptune" else
-                f"cd \"$(mktemp -d)\" && ln -s {root} .neptune && neptune sync --path .")
+        neptune = program("neptune")
+        sync = (f"{neptune} sync --path {root}" if self._data_root.name == ".neptune" else
+                f"cd \"$(mktemp -d)\" && ln -s {root} .neptune && {neptune} sync --path .")
         where = {"location": str(folder), "sync": sync}
         # The operation log is JSON lines: the one way to look at an offline run
         # now that the hosted app is gone.

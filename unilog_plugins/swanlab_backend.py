@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import unilog
-from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo, program
 from unilog_plugins._sdk import argv_has_secrets, git_remote_has_credentials
 
 logger = logging.getLogger("unilog")
@@ -189,7 +189,8 @@ class SwanLabBackend(Backend):
             sys.excepthook = hook
         self._swanlab = swanlab
         info = {"id": self._run.id, "location": str(self._run.dir), "mode": mode,
-                "log_dir": str(log_dir), "sync": f"swanlab sync {shlex.quote(str(self._run.dir))}"}
+                "log_dir": str(log_dir),
+                "sync": f"{program('swanlab')} sync {shlex.quote(str(self._run.dir))}"}
         url = getattr(self._run, "url", None) if mode == "online" else None
         if url:
             info["url"] = url

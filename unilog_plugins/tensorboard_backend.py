@@ -54,6 +54,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import shlex
 import socket
 import time
@@ -62,7 +63,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import unilog
-from unilog.backend import MEDIA_KINDS, Backend, Capabilities, Row, RunInfo
+from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo, program
 from unilog.config import flatten_config
 
 logger = logging.getLogger("unilog")
@@ -98,6 +99,18 @@ def _load_sdk() -> SimpleNamespace:
         hparams_data=hparams_data_pb2, text_data=text_data_pb2, image_meta=image_metadata,
         BLOB_SEQUENCE=summary_pb2.DataClass.Value("DATA_CLASS_BLOB_SEQUENCE"),
     )
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+class TensorBoardKeyRule(KeyRule):
+    """Tags are any text protobuf can encode: a lone surrogate (a key made from an
+    undecodable file name) becomes ``_``; everything else is kept as it is."""
+
+    def adapt(self, key: str) -> str:
+        """The key with each lone surrogate replaced."""
+        return _SURROGATES.sub(self.replacement, key)
 
 
 class EventFile:
@@ -137,7 +150,8 @@ class TensorBoardBackend(Backend):
     """Writes the run as TensorBoard event files (no torch needed)."""
 
     name = "tensorboard"
-    capabilities = Capabilities(media=MEDIA_KINDS, out_of_order_steps=True)
+    capabilities = Capabilities(media=MEDIA_KINDS, out_of_order_steps=True,
+                                key_rule=TensorBoardKeyRule())
     requires = ("tensorboard",)
     extra = "tensorboard"
     flush_interval = 1.0
@@ -171,7 +185,7 @@ class TensorBoardBackend(Backend):
                 version=0).SerializeToString()))
         self._write_run_fields(run)
         return {"id": run.id, "location": str(self.logdir), "logdir": str(self.logdir),
-                "view": f"tensorboard --logdir {shlex.quote(str(self.logdir))}"}
+                "view": f"{program('tensorboard')} --logdir {shlex.quote(str(self.logdir))}"}
 
     def _resolve_logdir(self, run: RunInfo) -> Path:
         if self.logdir_option is None:

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import unilog
-from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo
+from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo, program
 from unilog.errors import ConfigError, KeyCollisionError
 from unilog_plugins._sdk import argv_has_secrets
 
@@ -155,7 +155,8 @@ class WandbBackend(Backend):
         if mode == "online":
             info.update(entity=self._wb.entity, url=self._wb.url, view=self._wb.url)
         else:  # an offline run is looked at once synced: the command that does it
-            info["sync"] = info["view"] = f"wandb sync {shlex.quote(self._wb.sync_dir)}"
+            info["sync"] = info["view"] = (f"{program('wandb')} sync "
+                                           f"{shlex.quote(self._wb.sync_dir)}")
         return info
 
     def _resolve_mode(self, run: RunInfo) -> str:
