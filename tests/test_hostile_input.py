@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import sys
 import warnings
 
 import pytest
@@ -224,3 +225,18 @@ def test_any_call_under_raise_is_kept_whole_or_refused_whole(data, recorded):
     run.finish()
     rows = recorded["default"]["rows"]
     assert (set(rows[0][1]) if rows else set()) == (set() if refusals else kept)
+
+
+def test_an_int_beyond_float_range_reaches_mlflow_as_inf():
+    from tests.readers import read_mlflow
+
+    run = unilog.init(backends=["csv", "mlflow"], mode="offline")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnilogWarning)
+        run.log({"big": 10**400, "small": -(10**400), "ok": 1.0})
+    report = run.finish(timeout=60)
+    series = read_mlflow(run.dir)["series"]
+    # MLflow's SQL store keeps infinities as the largest float
+    assert series["big"][0][1] >= sys.float_info.max
+    assert series["small"][0][1] <= -sys.float_info.max
+    assert report["mlflow"]["errors"] == 0
