@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import unilog
+from unilog.backend import program
 
 from .conftest import subprocess_env
 from .readers_wandb import read_wandb, wandb_records
@@ -86,9 +87,9 @@ def test_the_offline_run_sits_in_the_run_directory(logged):
     folder = offline_dir(run.dir)
     assert (folder / f"run-{run.id}.wandb").is_file()
     report = unilog.read_run(run.dir).manifest["backends"]["wandb"]
+    sync = f"{program('wandb')} sync {folder}"  # wandb as the shell finds it
     assert report["info"] == {"id": run.id, "mode": "offline", "project": "p",
-                              "dir": str(folder), "sync": f"wandb sync {folder}",
-                              "view": f"wandb sync {folder}"}
+                              "dir": str(folder), "sync": sync, "view": sync}
     assert not any(report[k] for k in ("errors", "failed", "dropped", "fallback", "undelivered"))
     assert report["key_map"] == {"_step": "_step_"}
     assert logged["data"]["exit_code"] == 0
