@@ -201,8 +201,8 @@ backend.open(RunInfo(id="forkrun", name="f", project="p", dir=run_dir, mode="off
                      config={}))
 backend.neptune_run["parent/x"] = 1.0
 backend.flush()
-# Another thread of the user's process resets the environment (mock.patch.dict,
-# a test fixture): the run's files must stay where they are.
+# Another thread of the user's process resets the environment (a patched environ in
+# a test fixture, say): the run's files must stay where they are.
 os.environ["NEPTUNE_DATA_DIRECTORY"] = "elsewhere"
 os.environ.pop("NEPTUNE_DATA_DIRECTORY")
 pid = os.fork()
