@@ -208,6 +208,19 @@ def test_misspelled_hook_at_runtime_raises_and_registers_nothing():
     assert "memory" in plugins.available_backends()
 
 
+def test_a_plugin_implementing_a_dispatch_hook_is_refused_by_name(fresh_plugins):
+    """unilog_dispatch_* hooks are called on a run's own backends only: on a plugin
+    they would be accepted and never called, so the plugin is refused, saying so."""
+    class Listens:
+        @unilog.hookimpl
+        def unilog_dispatch_row(self, row, local_only):
+            raise AssertionError("never called")
+
+    with pytest.raises(unilog.ConfigError, match="unilog_dispatch_row.*unilog_process_row"):
+        plugins.register_plugin(Listens(), name="listens")
+    assert not plugins.get_plugin_manager().has_plugin("listens")
+
+
 # -- registering backends ---------------------------------------------------------------
 
 RECEIVED: list = []

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 from unilog import hookspecs
-from unilog.errors import BackendNotFound, BackendNotInstalled, UnilogWarning
+from unilog.errors import BackendNotFound, BackendNotInstalled, ConfigError, UnilogWarning
 
 if TYPE_CHECKING:
     from unilog.backend import Backend
@@ -94,6 +94,7 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
         pm.register(plugin, name=name)
         try:
             pm.check_pending()
+            _refuse_dispatch_hooks(pm, plugin)
         except Exception:
             pm.unregister(plugin)  # a rejected plugin must not poison later registrations
             raise
@@ -159,6 +160,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
             pm.check_pending()
+            _refuse_dispatch_hooks(pm, plugin)
         except Exception as exc:  # a broken plugin must never take unilog down
             if pm.has_plugin(ep.name):
                 pm.unregister(name=ep.name)
@@ -168,6 +170,20 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 UnilogWarning,
                 stacklevel=3,
             )
+
+
+def _refuse_dispatch_hooks(pm: pluggy.PluginManager, plugin: object) -> None:
+    """A plugin implementing a ``unilog_dispatch_*`` hook is refused: those hooks are
+    called on each run's own manager, on its backends' workers only, so on the
+    global manager the implementation would be accepted and never called."""
+    names = [impl.name for impl in pm.get_hookcallers(plugin) or ()
+             if impl.name.startswith("unilog_dispatch_")]
+    if names:
+        raise ConfigError(
+            f"plugin {pm.get_name(plugin)!r} implements {', '.join(sorted(names))}: unilog "
+            "calls those hooks only on a run's own backends, never on a plugin; write a "
+            "Backend (register it with unilog_register_backends) to receive records, or "
+            "implement unilog_process_row to see or change rows (docs/plugins.md)")
 
 
 def _collect_backends(pm: pluggy.PluginManager, only: object | None = None) -> None:
