@@ -99,3 +99,24 @@ def test_the_printed_commands_run_from_a_shell_without_the_venv(tmp_path):
                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
                            capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0 and plain.stdout.startswith("unilog "), plain.stderr
+
+
+def test_reading_the_git_state_never_writes_the_users_index(tmp_path):
+    """`git status` refreshes (rewrites, under index.lock) a stale index unless told
+    not to: a `git commit` of the user's at that moment would fail."""
+    from unilog.manifest import git_state
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run = lambda *args: subprocess.run(["git", *args], cwd=repo, check=True,  # noqa: E731
+                                       capture_output=True)
+    run("init", "-q")
+    (repo / "f.txt").write_text("x")
+    run("add", "f.txt")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    index = repo / ".git" / "index"
+    before = index.stat().st_mtime_ns
+    os.utime(repo / "f.txt", ns=(before + 10**9, before + 10**9))  # stale stat info
+    state = git_state(repo)
+    assert state is not None and state["dirty"] is False
+    assert index.stat().st_mtime_ns == before

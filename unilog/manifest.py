@@ -77,8 +77,11 @@ def git_state(path: Path, timeout: float = 2.0) -> dict[str, Any] | None:
     Bounded in time: a slow or absent git never delays ``init`` by more than ``timeout``.
     """
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True,
-                              timeout=timeout, check=True).stdout.strip()
+        # --no-optional-locks: `git status` would otherwise take the index lock to
+        # refresh it, and the user's own `git commit` at that moment would fail.
+        return subprocess.run(["git", "--no-optional-locks", *args], cwd=path,
+                              capture_output=True, text=True, timeout=timeout,
+                              check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
