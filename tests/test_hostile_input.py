@@ -11,7 +11,6 @@ error is a UnilogError naming the key, and nothing of that call is recorded.
 from __future__ import annotations
 
 import decimal
-import math
 import sys
 import warnings
 

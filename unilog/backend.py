@@ -16,6 +16,7 @@ are resolved to Python numbers, and steps never go backwards unless it declared
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -58,8 +59,6 @@ class KeyRule:
         if self.strip:
             out = out.strip(self.strip)
         if self.max_length is not None and len(out) > self.max_length:
-            import hashlib
-
             tail = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
             # Join with the replacement character: it is one the backend accepts.
             out = out[: self.max_length - 9] + self.replacement + tail
@@ -137,6 +136,26 @@ class Row:
 
     def __repr__(self) -> str:
         return f"Row(step={self.step}, values={self.values!r})"
+
+
+_UNSAFE_IN_PATH = re.compile(r"[^\w.\- ]")
+
+
+def safe_path_component(part: str) -> str:
+    """A key segment usable as a folder name: no separators, no ``..``, never empty."""
+    cleaned = _UNSAFE_IN_PATH.sub("_", part).strip()
+    return "_" if cleaned in ("", ".", "..") else cleaned[:100]
+
+
+def media_stem(key: str, step: int) -> Path:
+    """Where a media value of ``key`` at ``step`` is saved, relative to the run
+    directory (``media/<key parts>/step_<step>``; add the file's suffix). Every
+    backend that saves media files uses it, so they name them alike."""
+    parts = [safe_path_component(p) for p in key.split("/")]
+    if sum(len(p) + 1 for p in parts) > 200:  # keep clear of the OS's path length limit
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        parts = [parts[0][:50], digest]
+    return Path("media", *parts, f"step_{step}")
 
 
 def program(name: str) -> str:

@@ -28,16 +28,14 @@ Files in the run directory:
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
-import re
 import logging
 from pathlib import Path
 from typing import Any
 
 import unilog
-from unilog.backend import program
+from unilog.backend import media_stem, program
 from unilog.read import escape
 from unilog.backend import MEDIA_KINDS, Backend, Capabilities, Row, RunInfo
 
@@ -47,21 +45,6 @@ METRICS_HEADER = ("step", "time", "key", "value")
 KIND_TEXT = "text"
 KIND_MEDIA = "media"
 logger = logging.getLogger("unilog")
-_UNSAFE = re.compile(r"[^\w.\- ]")
-
-
-def safe_path_component(part: str) -> str:
-    """A key segment usable as a folder name: no separators, no ``..``, never empty."""
-    cleaned = _UNSAFE.sub("_", part).strip()
-    return "_" if cleaned in ("", ".", "..") else cleaned[:100]
-
-
-def media_stem(key: str, step: int) -> Path:
-    """Where a media value of ``key`` at ``step`` goes, relative to the run directory."""
-    parts = [safe_path_component(p) for p in key.split("/")]
-    if sum(len(p) + 1 for p in parts) > 200:  # keep clear of the OS's path length limit
-        parts = [parts[0][:50], hashlib.sha256(key.encode()).hexdigest()[:16]]
-    return Path("media", *parts, f"step_{step}")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -90,12 +90,11 @@ except ImportError:  # Windows: no inter-process lock around a SQLite store's cr
 
 import unilog
 from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyRule, PartialBatch, Row,
-                            RunInfo, program)
+                            RunInfo, media_stem, program, safe_path_component)
 from unilog.config import flatten_config
 from unilog.errors import ArtifactError, BackendError, ConfigError, KeyCollisionError
 from unilog_plugins._mlflow_outage import Held, Outage, is_unreachable, short_reason
 from unilog_plugins._sdk import quiet_info
-from unilog_plugins.csv_backend import media_stem, safe_path_component
 
 logger = logging.getLogger("unilog")
 
