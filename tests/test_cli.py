@@ -158,7 +158,7 @@ def test_show_counts_every_session_of_a_resumed_run(capsys):
     assert "sessions: 2 (resumed 1 time, last at " in out
     assert "counts over all 2 sessions" in out
     assert f"delivered {first + second}" in out
-    assert "history (all sessions): 7 values, 1 keys: x" in out
+    assert "history (all sessions): 7 values, 1 key: x" in out
 
 
 def test_show_of_a_run_never_resumed_has_no_session_label(capsys):
@@ -174,3 +174,14 @@ def test_show_of_a_run_never_resumed_has_no_session_label(capsys):
 def test_help_of_each_command(args, tmp_path):
     proc = unilog_command(*args[:1], "--help", cwd=tmp_path)
     assert proc.returncode == 0 and "usage: unilog" in proc.stdout
+
+
+def test_show_prints_the_first_summary_keys_of_a_wide_run(capsys):
+    with unilog.init(project="p", id="wide") as run:
+        run.log({f"k{i}": float(i) for i in range(300)})
+    assert main(["show", "wide"]) == 0
+    out = capsys.readouterr().out
+    assert "    k49: 49.0" in out and "k50:" not in out
+    assert "... 250 more (--full prints them all)" in out
+    assert main(["show", "wide", "--full"]) == 0
+    assert "    k299: 299.0" in capsys.readouterr().out

@@ -24,6 +24,8 @@ MANIFEST = "run.json"
 #: How many characters of a summary value ``show`` prints before it says how long
 #: the value is (``--full`` prints every value whole).
 VALUE_WIDTH = 200
+#: Summary keys ``show`` prints without ``--full`` (a run may have thousands).
+SUMMARY_LINES = 50
 #: How many summary numbers ``ls`` shows as columns when ``--metric`` names none.
 DEFAULT_METRICS = 3
 
@@ -210,14 +212,23 @@ def _show(args: argparse.Namespace) -> int:
         print(f"    {backend:<12} {state}")
     keys = list(dict.fromkeys(k for _, _, k, _ in data.history))
     scope = " (all sessions)" if resumes else ""
-    print(f"  history{scope}: {len(data.history)} values, {len(keys)} keys: "
-          f"{', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}")
+    print(f"  history{scope}: {_count(len(data.history), 'value')}, "
+          f"{_count(len(keys), 'key')}: {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}")
     for artifact in data.artifacts:
         print(f"  artifact {artifact.ref} ({artifact.type}) aliases={artifact.aliases}")
     print("  summary:" if data.summary else "  summary: (empty)")
-    for key, value in data.summary.items():
+    shown = list(data.summary.items())
+    if not args.full:
+        shown = shown[:SUMMARY_LINES]
+    for key, value in shown:
         print(f"    {key}: {_value(value, args.full)}")
+    if len(shown) < len(data.summary):
+        print(f"    ... {len(data.summary) - len(shown)} more (--full prints them all)")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _value(value: Any, full: bool) -> str:
@@ -267,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("run", metavar="RUN",
                       help="the run's directory, or its id (or project/id) under "
                            "$UNILOG_DIR or ./runs")
-    show.add_argument("--full", action="store_true", help="print long summary values whole")
+    show.add_argument("--full", action="store_true",
+                      help="print long summary values whole, and every summary key")
     show.set_defaults(func=_show)
     args = parser.parse_args(argv)
     try:
