@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from unilog.config import redact_argv
+from unilog.backend import redact_argv
 
 
 def argv_has_secrets() -> bool:

@@ -90,8 +90,8 @@ except ImportError:  # Windows: no inter-process lock around a SQLite store's cr
 
 import unilog
 from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyRule, PartialBatch, Row,
-                            RunInfo, media_stem, program, safe_path_component)
-from unilog.config import flatten_config
+                            RunInfo, flatten_config, media_stem, program,
+                            safe_path_component)
 from unilog.errors import ArtifactError, BackendError, ConfigError, KeyCollisionError
 from unilog_plugins._mlflow_outage import Held, Outage, is_unreachable, short_reason
 from unilog_plugins._sdk import quiet_info

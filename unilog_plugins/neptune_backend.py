@@ -72,8 +72,8 @@ from pathlib import Path
 from typing import Any
 
 import unilog
-from unilog.backend import Backend, Capabilities, KeyRule, Row, RunInfo, program
-from unilog.config import flatten_config
+from unilog.backend import (Backend, Capabilities, KeyRule, Row, RunInfo, flatten_config,
+                            program)
 from unilog_plugins._sdk import quiet_info
 
 logger = logging.getLogger("unilog")

@@ -63,8 +63,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import unilog
-from unilog.backend import MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo, program
-from unilog.config import flatten_config
+from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyRule, Row, RunInfo,
+                            flatten_config, program)
 
 logger = logging.getLogger("unilog")
 
