@@ -106,14 +106,12 @@ def _before_fork() -> None:
     for (at most ``UNILOG_FORK_PAUSE`` seconds in all, 0.5 by default) and
     kept out of their backends until the fork is done.
     """
+    global _deferred
     _lock.acquire()
-    deferred = _defer_signals()
-    try:
-        deadline = time.monotonic() + _FORK_PAUSE_S
-        for run in _active:
-            _paused.append((run, run._pause_backends(max(0.0, deadline - time.monotonic()))))
-    finally:
-        _deferring.append(deferred)
+    _deferred = _defer_signals()  # handlers noting the signals: the wait below is safe
+    deadline = time.monotonic() + _FORK_PAUSE_S
+    for run in _active:
+        _paused.append((run, run._pause_backends(max(0.0, deadline - time.monotonic()))))
 
 
 def _after_fork_in_parent() -> None:
@@ -121,7 +119,7 @@ def _after_fork_in_parent() -> None:
         run._resume_backends(held)
     _paused.clear()
     _lock.release()
-    _redeliver(_deferring.pop() if _deferring else None)
+    _redeliver(_deferred)
 
 
 # Ctrl-C or SIGTERM while a fork waits for the backends must not be lost: an
@@ -130,7 +128,7 @@ def _after_fork_in_parent() -> None:
 # only noted; they are raised again once the fork is done (in the parent).
 _DEFERRED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM")
                           if hasattr(signal, name))
-_deferring: list = []
+_deferred: tuple[dict, list] | None = None  # set by _before_fork for the fork's two halves
 
 
 def _defer_signals() -> tuple[dict, list] | None:
@@ -181,9 +179,8 @@ def _after_fork_in_child() -> None:
     for run, held in _paused:
         run._resume_backends(held)
     _paused.clear()
-    deferred = _deferring.pop() if _deferring else None
-    if deferred is not None:  # the child gets the handlers back; the signal was the parent's
-        _restore_handlers(deferred[0])
+    if _deferred is not None:  # the child gets the handlers back; the signal was the parent's
+        _restore_handlers(_deferred[0])
     for run in _active:
         run._forked_away()
     _active.clear()
