@@ -1,24 +1,24 @@
-"""Issue 6, item 2 (continued): what the backends' work costs a CPU training loop,
-and whether moving it into another process would pay.
+"""What the backends' work costs a training loop on the CPU (issues 6 and 11).
 
-Backends run on worker threads of the training process, so their Python code
-shares one interpreter lock with the training loop. This measures a loop of
-small torch steps (one torch thread, ~1 ms a step, so the second core is free
-for the backends) that logs 4 scalars per step:
+A backend's SDK is Python code; on a thread of the training process it takes
+the interpreter lock from the training thread. This measures a loop of small
+torch steps (one torch thread, so the second core is free for logging) that
+logs 4 scalars per step, at three step lengths (about 0.5, 1.2 and 5 ms), each
+variant in a fresh interpreter, alternated over repetitions:
 
 - with no logging (the floor);
-- through unilog with its workers in-process (csv alone, csv + tensorboard,
-  all six), and with the workers' linger off (``UNILOG_WORKER_LINGER=0``, how
-  unilog worked before it was added);
-- with ``process: True`` on every backend but the local record (each SDK in
-  its own child process, unilog.process_backend);
-- through a prototype of a separate logging process: the loop appends rows to
-  a list and every 50 steps pickles the batch into a ``multiprocessing`` queue,
-  read by a child process that logs them through unilog with the same six
-  backends (the child's own finish is reported apart).
+- through unilog with its default, ``isolation="process"``: the local record
+  (csv) on a thread, every SDK in the one logging process;
+- through unilog with ``isolation="thread"``: every SDK on a worker thread of
+  the training process (unilog before issue 11);
 
-Each variant runs in a fresh interpreter (``python -m benchmarks.interference``),
-alternated over repetitions.
+for csv alone, csv + tensorboard, csv + wandb, csv + mlflow, and all six.
+Per variant: the loop's time against the floor, the caller's ``run.log``
+median and p99, ``finish``, and the logging process's peak memory. "Steady"
+starts the loop once every backend has opened (``run.flush`` after ``init``);
+"cold" starts it right after ``init`` returns, so the SDKs import and open
+while the loop runs. Files are warmed once beforehand (one throwaway run with
+every SDK, in a process of its own), so no variant pays for a cold disk.
 """
 
 from __future__ import annotations
@@ -35,150 +35,184 @@ from pathlib import Path
 from benchmarks import plots
 
 SIX = "csv,tensorboard,mlflow,wandb,swanlab,neptune"
-#: (label, backends or "" for none, extra environment, how: thread, process or child)
+#: (label, backends or "" for none, isolation)
 VARIANTS = (
-    ("no logging", "", {}, "thread"),
-    ("unilog: csv", "csv", {}, "thread"),
-    ("unilog: csv + tensorboard", "csv,tensorboard", {}, "thread"),
-    ("unilog: six backends", SIX, {}, "thread"),
-    ("unilog: six backends, linger off", SIX, {"UNILOG_WORKER_LINGER": "0"}, "thread"),
-    ("unilog: six backends, process=True on the five SDKs", SIX, {}, "process"),
-    ("six backends in one child process (prototype)", SIX, {}, "child"),
+    ("no logging", "", ""),
+    ("csv", "csv", "process"),
+    ("csv + tensorboard, logging process", "csv,tensorboard", "process"),
+    ("csv + tensorboard, threads", "csv,tensorboard", "thread"),
+    ("csv + wandb, logging process", "csv,wandb", "process"),
+    ("csv + wandb, threads", "csv,wandb", "thread"),
+    ("csv + mlflow, logging process", "csv,mlflow", "process"),
+    ("csv + mlflow, threads", "csv,mlflow", "thread"),
+    ("six backends, logging process", SIX, "process"),
+    ("six backends, threads", SIX, "thread"),
 )
-FORWARD_EVERY = 50  # steps per batch sent to the child process
+QUICK_VARIANTS = ("no logging", "csv", "csv + wandb, logging process",
+                  "six backends, logging process", "six backends, threads")
+#: Step lengths: (label, matrix size, chained matmuls, steps in a full run)
+STEPS = (("0.5 ms", 110, 6, 8000), ("1.2 ms", 160, 8, 3000), ("5 ms", 260, 12, 800))
 
 
-def _work_factory():
+def _work_factory(size: int, depth: int):
     import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    a = torch.randn(160, 160)
+    a = torch.randn(size, size) / size ** 0.5
 
     def work() -> None:
         x = a
-        for _ in range(8):
+        for _ in range(depth):
             x = torch.tanh(x @ a)
     return work
 
 
-def _child(queue, backends: str, root: str, done) -> None:
-    """The logging process of the prototype: rows in from the queue, out through unilog."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import unilog
+def _specs(names: list[str], root: Path) -> list:
     from benchmarks import direct
 
-    names = backends.split(",")
-    direct.warm_up([n for n in names if n != "csv"], Path(root) / "warm")
-    run = unilog.init(project="bench-interference", dir=root, mode="offline",
-                      backends=direct.unilog_backends(names, Path(root)))
-    run.flush(timeout=120)
-    done.put("ready")
-    while (batch := queue.get()) is not None:
-        for values in batch:
-            run.log(values)
-    start = time.perf_counter()
-    run.finish(timeout=600)
-    done.put(time.perf_counter() - start)
+    return direct.unilog_backends(names, root)
 
 
-def _specs(names: list[str], root: Path, in_processes: bool) -> list:
-    from benchmarks import direct
+def _peak_rss_mb(pid: int | None) -> float | None:
+    """The peak resident memory of process ``pid`` (VmHWM), in MB."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
-    specs = direct.unilog_backends(names, root)
-    if not in_processes:
-        return specs
-    return [s if s == "csv" else {**(s if isinstance(s, dict) else {"name": s}), "process": True}
-            for s in specs]
+
+def warm_files(root: Path) -> None:
+    """One throwaway run with every SDK, in its own process: later variants find
+    the SDKs' files in the page cache."""
+    code = ("import unilog, sys; r = unilog.init(project='warm', dir=sys.argv[1], "
+            "mode='offline', backends=sys.argv[2].split(',')); r.log({'x': 1.0}); r.finish()")
+    subprocess.run([sys.executable, "-c", code, str(root), SIX], capture_output=True,
+                   timeout=600, cwd=Path(__file__).resolve().parent.parent)
 
 
-def measure(backends: str, steps: int, how: str) -> dict:
-    """One variant in this interpreter: loop seconds, median µs of the logging calls."""
-    import multiprocessing as mp
-
+def measure(backends: str, steps: int, isolation: str, step: str, cold: bool) -> dict:
+    """One variant in this interpreter: loop seconds, the logging calls' median and
+    p99 in µs, finish seconds, the logging process's peak memory."""
     from benchmarks.common import values
 
-    work = _work_factory()
+    _, size, depth, _ = next(s for s in STEPS if s[0] == step)
+    work = _work_factory(size, depth)
     root = tempfile.mkdtemp(prefix="unilog-bench-interference-")
-    run = queue = proc = done = None
-    if how == "child":
-        ctx = mp.get_context("spawn")
-        queue, done = ctx.Queue(), ctx.Queue()
-        proc = ctx.Process(target=_child, args=(queue, backends, root, done))
-        proc.start()
-        assert done.get(timeout=300) == "ready"
-    elif backends:
-        import unilog
-        from benchmarks import direct
-
-        names = backends.split(",")
-        direct.warm_up([n for n in names if n != "csv"], Path(root) / "warm")
-        run = unilog.init(project="bench-interference", dir=root, mode="offline",
-                          backends=_specs(names, Path(root), how == "process"))
-        run.flush(timeout=120)
     for _ in range(50):
         work()
-    clock, samples, pending = time.perf_counter_ns, [], []
+    run = None
+    init_s = 0.0
+    if backends:
+        import unilog
+
+        before = time.perf_counter()
+        run = unilog.init(project="bench-interference", dir=root, mode="offline",
+                          backends=_specs(backends.split(","), Path(root)),
+                          isolation=isolation)
+        init_s = time.perf_counter() - before
+        if not cold:
+            run.flush(timeout=300)
+    clock, samples = time.perf_counter_ns, []
     start = time.perf_counter()
     for i in range(steps):
         work()
         before = clock()
         if run is not None:
             run.log(values(i))
-        elif queue is not None:
-            pending.append(values(i))
-            if len(pending) == FORWARD_EVERY:
-                queue.put(pending)
-                pending = []
         samples.append(clock() - before)
     loop = time.perf_counter() - start
-    finish = 0.0
+    finish, child_mb = 0.0, None
     if run is not None:
         before = time.perf_counter()
-        run.finish(timeout=600)
+        report = run.finish(timeout=600)
         finish = time.perf_counter() - before
-    elif queue is not None:
-        queue.put(pending)
-        queue.put(None)
-        finish = done.get(timeout=600)
-        proc.join(timeout=60)
-    return {"loop_s": loop, "log_us": statistics.median(samples) / 1e3, "finish_s": finish}
+        bad = {n: r for n, r in report.items() if r["errors"] or r["failed"] or r["dropped"]}
+        if bad:
+            raise RuntimeError(f"backends lost records: {bad}")
+        child_mb = _peak_rss_mb(next((r["process"] for r in report.values()
+                                      if r.get("process")), None))
+    samples.sort()
+    return {"loop_s": loop, "log_us": statistics.median(samples) / 1e3,
+            "p99_us": samples[int(len(samples) * 0.99)] / 1e3, "finish_s": finish,
+            "init_s": init_s, "child_mb": child_mb}
+
+
+def _one(label: str, backends: str, isolation: str, steps: int, step: str, cold: bool) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.interference", backends or "-", str(steps),
+         isolation or "thread", step, "cold" if cold else "steady"],
+        capture_output=True, text=True, timeout=1800,
+        cwd=Path(__file__).resolve().parent.parent)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label} failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run(quick: bool, out: Path) -> list[tuple[str, str, str]]:
     """Rows of (figure, measured, target); writes interference.png."""
-    steps, repeats = (300, 1) if quick else (3000, 3)
-    results: dict[str, list[dict]] = {label: [] for label, *_ in VARIANTS}
-    for rep in range(repeats):
-        order = VARIANTS if rep % 2 == 0 else tuple(reversed(VARIANTS))
-        for label, backends, env, how in order:
-            proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks.interference", backends or "-", str(steps),
-                 how],
-                env={**os.environ, **env}, capture_output=True, text=True, timeout=1200,
-                cwd=Path(__file__).resolve().parent.parent)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{label} failed: {proc.stderr[-2000:]}")
-            results[label].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    warm_files(Path(tempfile.mkdtemp(prefix="unilog-bench-warm-")))
+    repeats = 1 if quick else 3
+    variants = [v for v in VARIANTS if not quick or v[0] in QUICK_VARIANTS]
+    step_sizes = [s for s in STEPS if not quick or s[0] == "1.2 ms"]
     med = statistics.median
-    floor = med(r["loop_s"] for r in results["no logging"])
     rows = []
-    for label, measured in results.items():
-        loops = [r["loop_s"] for r in measured]
-        rows.append((f"CPU loop of {steps:,} torch steps (1 thread), 4 scalars logged per step: "
-                     f"{label}",
-                     f"{med(loops):.2f} s [{min(loops):.2f}-{max(loops):.2f}], "
-                     f"**{med(loops) / floor:.2f}x** the loop without logging; logging call "
-                     f"{med(r['log_us'] for r in measured):.1f} us median in the loop; "
-                     f"finish {med(r['finish_s'] for r in measured):.2f} s", "-"))
+    plotted: dict[str, float] = {}
+    for step, _, _, full_steps in step_sizes:
+        steps = 300 if quick else full_steps
+        for cold in (False, True):
+            if cold and step != "1.2 ms":
+                continue  # the first seconds: measured at the issue's step length
+            phase = "cold" if cold else "steady"
+            results: dict[str, list[dict]] = {label: [] for label, *_ in variants}
+            for rep in range(repeats):
+                order = variants if rep % 2 == 0 else list(reversed(variants))
+                for label, backends, isolation in order:
+                    results[label].append(_one(label, backends, isolation, steps, step, cold))
+            floor = med(r["loop_s"] for r in results["no logging"])
+            for label, measured in results.items():
+                loops = [r["loop_s"] for r in measured]
+                ratio = med(loops) / floor
+                if step == "1.2 ms" and not cold:
+                    plotted[label] = ratio
+                if label == "no logging":
+                    rows.append((f"{step} steps ({phase}), {steps:,} steps: no logging",
+                                 f"{med(loops):.2f} s [{min(loops):.2f}-{max(loops):.2f}]",
+                                 "-"))
+                    continue
+                child = [r["child_mb"] for r in measured if r["child_mb"]]
+                rows.append((
+                    f"{step} steps ({phase}), {steps:,} steps: {label}",
+                    f"**{ratio:.2f}x** the loop without logging "
+                    f"[{min(loops) / floor:.2f}-{max(loops) / floor:.2f}]; run.log "
+                    f"{med(r['log_us'] for r in measured):.1f} us median, "
+                    f"{med(r['p99_us'] for r in measured):.1f} us p99; init "
+                    f"{med(r['init_s'] for r in measured) * 1e3:.0f} ms; finish "
+                    f"{med(r['finish_s'] for r in measured):.2f} s"
+                    + (f"; logging process peak {med(child):.0f} MB" if child else ""),
+                    _target(label)))
     plots.bar_plot(out / "interference.png",
-                   f"CPU training loop, {steps:,} steps: time / time without logging",
-                   "x the loop without logging", list(results),
-                   [med(r["loop_s"] for r in m) / floor for m in results.values()])
+                   "CPU training loop, 1.2 ms steps: time / time without logging",
+                   "x the loop without logging", list(plotted), list(plotted.values()))
     return rows
 
 
+def _target(label: str) -> str:
+    if label.startswith("six backends, logging"):
+        return "<= 1.10x; p99 <= 50 us"
+    if label.startswith("csv + wandb, logging"):
+        return "<= 1.05x; p99 <= 50 us"
+    return "-"
+
+
 if __name__ == "__main__":
-    backends_arg, steps_arg, how_arg = sys.argv[1:4]
-    result = measure("" if backends_arg == "-" else backends_arg, int(steps_arg), how_arg)
+    backends_arg, steps_arg, isolation_arg, step_arg, phase_arg = sys.argv[1:6]
+    result = measure("" if backends_arg == "-" else backends_arg, int(steps_arg),
+                     isolation_arg, step_arg, phase_arg == "cold")
     print(json.dumps(result))

@@ -387,14 +387,15 @@ def test_flush_racing_finish_returns_at_once(monkeypatch):
 
     entered, flusher_thread = threading.Event(), []
 
-    class SlowBarrier(dispatch._Barrier):
-        def __init__(self):
-            super().__init__()
-            if threading.current_thread() in flusher_thread and not entered.is_set():
+    class SlowBarrier(dispatch.Control):
+        def __init__(self, kind, *args):
+            super().__init__(kind, *args)
+            if (kind == "flush" and threading.current_thread() in flusher_thread
+                    and not entered.is_set()):
                 entered.set()
                 time.sleep(0.3)  # finish() runs now, on the main thread
 
-    monkeypatch.setattr(dispatch, "_Barrier", SlowBarrier)
+    monkeypatch.setattr(dispatch, "Control", SlowBarrier)
     run = unilog.init()
     run.log({"x": 1})
     results = []

@@ -196,9 +196,9 @@ def test_rows_of_refused_keys_alone_count_as_failed(recorded):
 
 
 def test_a_refused_key_is_tried_again_after_a_while(recorded, monkeypatch):
-    from unilog import dispatch
+    from unilog import _delivery
 
-    monkeypatch.setattr(dispatch, "_REFUSAL_BATCHES", 3)
+    monkeypatch.setattr(_delivery, "_REFUSAL_BATCHES", 3)
     run = unilog.init(backends={"csv": {}, "recorder": {"refuse_keys": ["bad"]}})
     for i in range(12):
         if i == 2:

@@ -112,7 +112,10 @@ def test_debug_mode_fetch_api_and_failed_ending():
 
     with pytest.raises(RuntimeError):
         with unilog.init(project="nep", config=CONFIG, tags=["t1"], mode="offline",
-                         backends={"neptune": {"sdk_mode": "debug"}}) as run:
+                         # debug mode keeps the run in the memory of the process that
+                         # runs the SDK: this one, to read it here
+                         backends={"neptune": {"sdk_mode": "debug",
+                                               "isolation": "thread"}}) as run:
             for step in range(30):
                 run.log({"train/loss": float(step), "acc": step / 30})
             raise RuntimeError("boom")

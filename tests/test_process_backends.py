@@ -1,4 +1,5 @@
-"""``process: True``: a backend's SDK in a child process, read back as any backend is."""
+"""``process: True`` (now ``isolation="process"``, the default): a backend's SDK in
+unilog's logging process, read back as any backend is."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def test_tensorboard_in_a_child_process_receives_everything(tmp_path):
     report = run.finish()["tensorboard"]
 
     assert report["delivered"] == 203 and report["errors"] == 0  # rows, config, summary, artifact
-    child = report["info"]["process"]
-    assert child != os.getpid() and gone(child)  # it ran elsewhere, and it has exited
+    child = report["process"]
+    assert child != os.getpid() and not gone(child)  # it ran elsewhere, which serves on
     tb = read_tensorboard(run.dir)
     assert tb["series"]["loss"] == [(i, pytest.approx(1.0 / (i + 1))) for i in range(200)]
     assert tb["config"]["lr"] == "0.1" and tb["config"]["api_key"] != "hidden"
@@ -97,7 +98,7 @@ def test_a_child_hung_in_its_sdk_is_killed_when_the_training_process_exits(tmp_p
         run = unilog.init(dir=%r, backends=["csv", {"name": "hanging", "process": True}])
         run.log({"x": 1})
         report = run.finish(timeout=2)
-        print(report["hanging"]["info"]["process"], report["hanging"]["timed_out"])
+        print(report["hanging"]["process"], report["hanging"]["timed_out"])
     """ % str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", script], env=subprocess_env(),
                           capture_output=True, text=True, timeout=120)
@@ -113,12 +114,16 @@ def test_a_child_hung_in_its_sdk_is_killed_when_the_training_process_exits(tmp_p
             assert f.read().split()[2] == "Z", "the hung child is still running"
 
 
-def test_a_backend_that_fails_to_open_in_a_process_leaves_no_child():
-    run = unilog.init(backends=["csv", {"name": "fails_to_open", "process": True}])
+def test_a_backend_that_fails_to_open_in_a_process_costs_no_other_backend(tmp_path):
+    run = unilog.init(backends=["csv", {"name": "fails_to_open", "process": True},
+                                "tensorboard"])
     run.log({"x": 1})
-    report = run.finish(timeout=30)["fails_to_open"]
-    assert report["errors"] == 1 and report["disabled"].startswith("failed to open")
-    from unilog import process_backend
-
-    # Its child was ended at once, not left waiting for the exit-time kill.
-    assert not [c for c in process_backend._children if c.poll() is None]
+    report = run.finish(timeout=30)
+    assert report["fails_to_open"]["errors"] == 1
+    assert report["fails_to_open"]["disabled"].startswith("failed to open")
+    assert report["tensorboard"]["delivered"] == 2 and report["tensorboard"]["errors"] == 0
+    # The logging process serves the next run as well.
+    second = unilog.init(backends=["tensorboard"])
+    second.log({"y": 2})
+    assert second.finish(timeout=30)["tensorboard"]["process"] == report["tensorboard"]["process"]
+    assert read_tensorboard(second.dir)["series"]["y"] == [(0, 2)]

@@ -222,8 +222,12 @@ def thread_names() -> list[str]:
     return sorted(t.name for t in threading.enumerate())
 
 
-def test_several_runs_in_one_process_each_get_swanlab(runs_dir):
+def test_several_runs_in_one_process_each_get_swanlab(runs_dir, monkeypatch):
     import swanlab
+
+    # SwanLab in this process, where the test can see its runs (in the logging
+    # process, the default, the same happens there).
+    monkeypatch.setenv("UNILOG_ISOLATION", "thread")
 
     # Sequential runs: SwanLab's per-run file-watcher thread is ended with its run.
     with unilog.init(project="multi", backends=["swanlab"], mode="offline") as run:

@@ -319,11 +319,14 @@ CRASHING = """
                                   "import time; time.sleep(3)"],
                          ids=["explicit-flush", "periodic-flush"])
 def test_a_crash_keeps_what_was_flushed(tmp_path, runs_dir, end, wait):
-    """Killed after an explicit flush, or after only waiting for the periodic one."""
+    """Killed after an explicit flush, or after only waiting for the periodic one,
+    with TensorBoard on a thread of the process that dies (with the logging
+    process, the run is even ended: next test)."""
     n = 200
     code = textwrap.dedent(CRASHING.format(n=n, end=end, wait=wait))
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+                          text=True, timeout=60, env=subprocess_env(
+                              UNILOG_DIR=str(runs_dir), UNILOG_ISOLATION="thread"))
     assert proc.returncode in (1, -signal.SIGKILL), proc.stderr
     run_dir = runs_dir / "p" / "crash"
     data = read_tensorboard(run_dir)
@@ -333,6 +336,27 @@ def test_a_crash_keeps_what_was_flushed(tmp_path, runs_dir, end, wait):
     hparams, content = hparams_of(run_dir / "tensorboard")
     assert hparams == {"lr": 0.5}
     assert hparams_metadata.SESSION_END_INFO_TAG not in content  # it never ended
+
+
+@pytest.mark.slow
+def test_a_killed_training_process_has_its_run_ended_by_the_logging_process(tmp_path, runs_dir):
+    n = 200
+    code = textwrap.dedent(CRASHING.format(n=n, wait="assert run.flush(timeout=20)",
+                                           end="os.kill(os.getpid(), signal.SIGKILL)"))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    run_dir = runs_dir / "p" / "crash"
+    deadline = time.monotonic() + 30  # the logging process sees its pipe close, then ends it
+    while time.monotonic() < deadline:
+        hparams, content = hparams_of(run_dir / "tensorboard")
+        if hparams_metadata.SESSION_END_INFO_TAG in content:
+            break
+        time.sleep(0.2)
+    assert hparams_metadata.SESSION_END_INFO_TAG in content
+    data = read_tensorboard(run_dir)
+    assert [s for s, _ in data["series"]["loss"]] == list(range(n))
+    assert hparams == {"lr": 0.5}
 
 
 NO_TORCH = """
@@ -350,9 +374,12 @@ NO_TORCH = """
 
 @pytest.mark.slow
 def test_logging_floats_never_imports_torch(tmp_path, runs_dir):
+    # On a thread of this process: in the logging process (the default) the
+    # training process never even imports tensorboard.
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(NO_TORCH)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60,
-                          env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+                          env=subprocess_env(UNILOG_DIR=str(runs_dir),
+                                             UNILOG_ISOLATION="thread"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     (run_dir,) = (runs_dir / "p").iterdir()

@@ -308,19 +308,40 @@ CRASHING = """
         run.log({"loss": 1.0 / (i + 1)})
     assert run.flush(timeout=20)
     time.sleep(3)  # wandb-core writes its file every second (DEFAULT_SETTINGS)
+    members = run._dispatcher.members  # the logging process's pid, if wandb runs there
+    print(getattr(getattr(members[-1], "process", None), "pid_of_child", None), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
 @pytest.mark.slow
-def test_a_killed_process_keeps_what_wandb_core_wrote(tmp_path, runs_dir):
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_a_killed_process_keeps_what_wandb_core_wrote(tmp_path, runs_dir, isolation):
+    """wandb on a thread of the killed process: what wandb-core wrote stays, and the
+    run never ended. In the logging process: the run is ended there, as killed."""
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(CRASHING)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60,
-                          env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+                          env=subprocess_env(UNILOG_DIR=str(runs_dir),
+                                             UNILOG_ISOLATION=isolation))
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    if isolation == "process":  # it ends the run once its pipe closes, then exits
+        child, deadline = int(proc.stdout.split()[-1]), time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().split()[2] == "Z":
+                    break
+            time.sleep(0.2)
     data = read_wandb(runs_dir / "p" / "crash")
     assert data["series"]["loss"] == [(i, pytest.approx(1 / (i + 1))) for i in range(200)]
-    assert data["config"] == {"lr": "0.5"} and data["exit_code"] is None  # it never ended
+    assert data["config"] == {"lr": "0.5"}
+    if isolation == "thread":
+        assert data["exit_code"] is None  # it never ended
+    else:
+        assert data["exit_code"] not in (None, 0)  # ended, as killed
 
 
 UNCAUGHT = """
@@ -379,7 +400,9 @@ NO_NETWORK = """
 def test_offline_makes_no_network_call(tmp_path, runs_dir, reporting):
     """No call from Python, nor (where strace runs) from wandb-core; with the user's
     WANDB_ERROR_REPORTING=true, wandb's analytics do call out, as the user chose."""
-    env = subprocess_env(UNILOG_DIR=str(runs_dir))
+    # wandb on a thread of this process, where the guard above sees its Python calls
+    # (strace -f would follow the logging process, but the guard would not).
+    env = subprocess_env(UNILOG_DIR=str(runs_dir), UNILOG_ISOLATION="thread")
     env.pop("WANDB_ERROR_REPORTING", None)
     if reporting:
         env["WANDB_ERROR_REPORTING"] = reporting

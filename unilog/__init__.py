@@ -108,7 +108,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          backends: Any = None, dir: str | None = None, tags: list[str] | None = None,
          notes: str | None = None, group: str | None = None, mode: str | None = None,
          id: str | None = None, resume: str | None = None, on_error: str = "warn",
-         *, rank_zero_only: bool = True) -> Run:
+         *, rank_zero_only: bool = True, isolation: str | None = None) -> Run:
     """Start a run that logs to every backend in ``backends``; it becomes ``unilog.run``.
 
     :param project: groups runs; a folder under ``dir`` (``$UNILOG_PROJECT``, else "default").
@@ -131,6 +131,11 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         (see docs/errors.md).
     :param rank_zero_only: under torch.distributed, ranks other than 0 get a
         disabled run (pass False to log from every rank).
+    :param isolation: where the backends' SDKs run: "process" (one logging process
+        beside the training process, the default) or "thread" (worker threads of
+        the training process); None reads ``$UNILOG_ISOLATION``. Per backend, the
+        ``isolation`` option wins. The local record always stays in the training
+        process (docs/performance.md).
     :raises BackendNotFound: for an unknown backend name.
     :raises BackendNotInstalled: when a backend's SDK is missing (names the pip extra).
     :raises ConfigError: for any other invalid argument.
@@ -142,7 +147,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     resolved = settings.resolve(
         project=project, name=name, config=config, backends=backends, dir=dir, tags=tags,
         notes=notes, group=group, mode=mode, id=id, resume=resume, on_error=on_error,
-        rank_zero_only=rank_zero_only,
+        rank_zero_only=rank_zero_only, isolation=isolation,
     )
     run = Run(resolved)
     return run
@@ -152,6 +157,14 @@ def _current() -> Run:
     if run is None:
         raise UnilogError("no active run: call unilog.init() first")
     return run
+
+
+def _finished(finished: Run) -> None:
+    """``finished`` has ended: it is no longer the current run (if it was).
+    ``unilog.run`` is written here and in ``init`` only."""
+    global run
+    if run is finished:
+        run = None
 
 
 def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:

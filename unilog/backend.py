@@ -69,6 +69,48 @@ class KeyRule:
         return out or self.replacement
 
 
+class KeyMapper:
+    """Keys renamed by a :class:`KeyRule`, each once, keeping two keys from sharing a name.
+
+    The first key to take a name keeps it; a later key that the rule maps to the
+    same name *collides*: :meth:`map` returns None for it from then on, and the
+    collision is listed once by :meth:`take_collisions` (to report it). The core
+    maps metric keys with one per backend; a backend maps its other names
+    (MLflow's params and summary keys) with its own.
+    """
+
+    _UNSEEN = object()
+
+    def __init__(self, rule: KeyRule):
+        self.rule = rule
+        self._names: dict[str, str | None] = {}  # key -> its name, None when it collided
+        self._owners: dict[str, str] = {}  # name -> the key that took it
+        self._collisions: list[tuple[str, str, str]] = []
+
+    def map(self, key: str) -> str | None:
+        """The name of ``key`` under the rule, or None when another key took that name."""
+        name = self._names.get(key, self._UNSEEN)
+        if name is not self._UNSEEN:
+            return name
+        name = self.rule.adapt(key)
+        owner = self._owners.setdefault(name, key)
+        if owner != key:
+            self._names[key] = None
+            self._collisions.append((owner, key, name))
+            return None
+        self._names[key] = name
+        return name
+
+    def take_collisions(self) -> list[tuple[str, str, str]]:
+        """The collisions found since the last call, as (owner, key, name), each once."""
+        found, self._collisions = self._collisions, []
+        return found
+
+    def renamed(self) -> dict[str, str]:
+        """Every key sent under another name: {key: name}."""
+        return {k: v for k, v in self._names.items() if v is not None and v != k}
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a backend can take, so the core adapts or falls back for it.
@@ -209,6 +251,11 @@ class Backend:
     extra: ClassVar[str | None] = None
     #: Seconds between calls to ``flush`` while records arrive (None: only on demand).
     flush_interval: ClassVar[float | None] = 1.0
+    #: Where the backend runs by default: "process" (unilog's logging process, away
+    #: from the training loop's interpreter lock) or "thread" (a worker thread of
+    #: the training process: for a backend that must share state with the training
+    #: process). Users override it per backend with the ``isolation`` option.
+    isolation: ClassVar[str] = "process"
 
     def __init__(self, **options: Any):
         # Options a subclass did not take are typos or wrong backends: refuse them

@@ -54,7 +54,11 @@ class BackendError(UnilogError):
 
     def __init__(self, backend: str, message: str):
         self.backend = backend
+        self.message = message
         super().__init__(f"[{backend}] {message}")
+
+    def __reduce__(self):  # crosses the pipe from the logging process
+        return (type(self), (self.backend, self.message))
 
 
 class KeyCollisionError(BackendError):
@@ -65,9 +69,13 @@ class KeyCollisionError(BackendError):
         self.key = key
         if backend is None:
             self.backend = None
+            self.message = message
             UnilogError.__init__(self, message)
         else:
             super().__init__(backend, message)
+
+    def __reduce__(self):
+        return (type(self), (self.backend, self.message, self.key))
 
 
 class StepError(UnilogError, ValueError):

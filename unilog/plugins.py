@@ -50,6 +50,7 @@ LOCAL_RECORD_PLUGIN = "unilog_plugins.csv_backend"
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None
 _backends: dict[str, type[Backend]] = {}
+_run_time: set[type[Backend]] = set()  # registered by register_plugin: this process only
 
 
 def new_manager() -> pluggy.PluginManager:
@@ -78,6 +79,7 @@ def reset() -> None:
     with _lock:
         _manager = None
         _backends.clear()
+        _run_time.clear()
 
 
 def register_plugin(plugin: object, name: str | None = None) -> None:
@@ -98,7 +100,15 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
         except Exception:
             pm.unregister(plugin)  # a rejected plugin must not poison later registrations
             raise
+        before = set(_backends.values())
         _collect_backends(pm, only=plugin)
+        _run_time.update(set(_backends.values()) - before)
+
+
+def registered_at_run_time(cls: type) -> bool:
+    """True for a backend class registered with :func:`register_plugin`: a new
+    process (the logging process) does not have it."""
+    return cls in _run_time
 
 
 def available_backends() -> dict[str, type[Backend]]:

@@ -34,7 +34,7 @@ def _default_max_consecutive() -> int:
     return int(os.environ.get("UNILOG_MAX_CONSECUTIVE_FAILURES", "10"))
 
 
-def _raise_site(exc: BaseException) -> str:
+def raise_site(exc: BaseException) -> str:
     """Where the error was raised: its identity even when its message varies
     ("HTTP 503 at step 17", "... step 18")."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -67,9 +67,14 @@ class ErrorPolicy:
             return f"disabled after {consecutive} consecutive failures"
         return None
 
-    def report(self, backend: str, exc: BaseException, phase: str) -> None:
-        """Log the first occurrence of each distinct error; queue it for raising under 'raise'."""
-        signature = (backend, type(exc).__name__, _raise_site(exc))
+    def report(self, backend: str, exc: BaseException, phase: str,
+               site: str | None = None, details: str | None = None) -> None:
+        """Log the first occurrence of each distinct error; queue it for raising under 'raise'.
+
+        ``site`` (where it was raised) and ``details`` (its traceback) are given
+        for an error that lost its traceback on its way from the logging process.
+        """
+        signature = (backend, type(exc).__name__, site or raise_site(exc))
         with self._lock:
             first = signature not in self._seen
             self._seen.add(signature)
@@ -81,7 +86,8 @@ class ErrorPolicy:
                     error.__cause__ = exc
                 self._pending.append(error)
         if first:
-            details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            details = details or "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__))
             logger.warning(
                 "unilog backend %r failed in %s: %s: %s (further identical errors are only "
                 "counted)\n%s", backend, phase, type(exc).__name__, exc, details,

@@ -133,6 +133,7 @@ class Run:
         self._manifest = self._start_manifest()
         self._dispatcher = self._start_dispatch(backends)
         self._hook = self._dispatcher.hook
+        self._dispatch = self._dispatcher.dispatch_row
         self._row_hooks = get_plugin_manager().hook.unilog_process_row
         self._process_rows = bool(self._row_hooks.get_hookimpls())
         lifecycle.register(self)
@@ -170,40 +171,45 @@ class Run:
         manifest.update(started=time.time(), ended=None)
         return manifest
 
-    def _make_backends(self) -> list[tuple[Any, dict[str, Any]]]:
-        """Each backend instance with the core's own options for it: ``queue_size``,
-        and ``process`` (run the backend in a child process, :mod:`unilog.process_backend`)."""
+    def _make_backends(self) -> list[tuple[str, Any, dict[str, Any], int | None]]:
+        """Each backend as (isolation, instance or None, options, queue size).
+
+        Every backend is built here, so bad options fail at ``init``, before
+        anything is written; one that runs in the logging process is built again
+        there from the same options (``isolation``, ``process`` and ``queue_size``
+        are the core's options, not the backend's)."""
         made = []
         for cls, options in self._settings.backend_classes.values():
             options = dict(options)
             queue_size = options.pop("queue_size", None)
-            in_process = options.pop("process", False)
-            core_options = {"queue_size": queue_size} if queue_size else {}
+            isolation = settings.backend_isolation(cls, options, self._settings.isolation)
             backend = settings.construct_backend(cls, options)  # bad options fail here
-            if in_process:
-                backend = self._in_child_process(cls, options)
-            made.append((backend, core_options))
+            if isolation == "process":
+                made.append((isolation, cls.name, options, queue_size))
+            else:
+                made.append((isolation, backend, options, queue_size))
         return made
 
-    @staticmethod
-    def _in_child_process(cls: type, options: dict[str, Any]) -> Any:
-        from unilog.errors import ConfigError
-        from unilog.process_backend import ProcessBackend
+    def _start_dispatch(self, backends: list[tuple[str, Any, dict[str, Any], int | None]]
+                        ) -> Dispatcher:
+        from unilog.dispatch import DEFAULT_QUEUE_SIZE
 
-        if cls.name == settings.LOCAL_RECORD:
-            raise ConfigError(f"backend {cls.name!r} is the local record, which stays in the "
-                              "training process: it cannot take the option process=True")
-        return ProcessBackend(cls, options)
-
-    def _start_dispatch(self, backends: list[tuple[Any, dict[str, Any]]]) -> Dispatcher:
         info = self._info()
-        workers = [
-            BackendWorker(backend, info, self._policy,
-                          blocking=backend.name == settings.LOCAL_RECORD,
-                          on_open=self._backend_opened, **core_options)
-            for backend, core_options in backends
-        ]
-        dispatcher = Dispatcher(workers)
+        members: list[Any] = []
+        remote_specs = []
+        for isolation, backend, options, queue_size in backends:
+            if isolation == "process":
+                remote_specs.append((backend, options, queue_size or DEFAULT_QUEUE_SIZE))
+                continue
+            members.append(BackendWorker(
+                backend, info, self._policy, blocking=backend.name == settings.LOCAL_RECORD,
+                on_open=self._backend_opened, queue_size=queue_size or DEFAULT_QUEUE_SIZE))
+        if remote_specs:
+            from unilog._logging_process import LoggingProcess
+
+            members.append(LoggingProcess.get().attach(remote_specs, info, self._policy,
+                                                       self._backend_opened))
+        dispatcher = Dispatcher(members)
         dispatcher.start()
         dispatcher.hook.unilog_dispatch_config(config=info.config)
         return dispatcher
@@ -311,8 +317,7 @@ class Run:
         if self._process_rows:
             values = self._run_row_hooks(step, values)
         # Read-only: every backend shares these values, none may change them for the others.
-        self._hook.unilog_dispatch_row(row=Row(step, MappingProxyType(values), time.time()),
-                                       local_only=local_only)
+        self._dispatch(Row(step, MappingProxyType(values), time.time()), local_only)
 
     def _run_row_hooks(self, step: int, values: dict[str, Any]) -> dict[str, Any]:
         for impl in self._row_hooks.get_hookimpls():
@@ -430,7 +435,7 @@ class Run:
         pinned to a run raises ``not_local`` completed with why no backend was asked."""
         if not isinstance(ref, str):  # find_artifact said what a reference is
             return None
-        remote = [w.name for w in self._dispatcher.workers if not w.blocking]
+        remote = [n for n in self._dispatcher.names if n != settings.LOCAL_RECORD]
         pinned, _, rest = ref.rpartition("/")
         if pinned and remote:
             # download_artifact(name, alias, root) cannot be told the run: asked,
@@ -441,17 +446,14 @@ class Run:
             ) from None
         name, alias = parse_ref(rest)
         timeout = settings.finish_timeout() if timeout is None else timeout
-        for worker in self._dispatcher.workers:
-            if worker.blocking:
-                continue  # the local record was searched already
-            root = self.dir / "artifacts" / ".fetched" / worker.name / name / alias
+        for backend in remote:  # the local record was searched already
+            root = self.dir / "artifacts" / ".fetched" / backend / name / alias
             if root.exists():
                 shutil.rmtree(root)
             root.mkdir(parents=True)
-            path = worker.request(worker.backend.download_artifact, name, alias, root,
-                                  timeout=timeout)
+            path = self._dispatcher.fetch(backend, name, alias, root, timeout)
             if path is not None:
-                return FetchedArtifact(name, alias, Path(path), worker.name)
+                return FetchedArtifact(name, alias, Path(path), backend)
         return None
 
     # -- flush and finish ----------------------------------------------------------
@@ -518,9 +520,9 @@ class Run:
     def _release(self) -> None:
         if not self._disabled:
             lifecycle.unregister(self)
-        module = sys.modules.get("unilog")
-        if module is not None and getattr(module, "run", None) is self:
-            module.run = None
+        import unilog
+
+        unilog._finished(self)
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call an observer hook, one implementation at a time so one failure stays local."""

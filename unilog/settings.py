@@ -10,6 +10,7 @@ backends       UNILOG_BACKENDS         ``["csv"]`` (comma-separated names)
 dir            UNILOG_DIR              ``./runs``
 mode           UNILOG_MODE             ``online``
 project        UNILOG_PROJECT          ``default``
+isolation      UNILOG_ISOLATION        ``process``
 (finish)       UNILOG_FINISH_TIMEOUT   60 seconds
 =============  ======================  ==========
 
@@ -33,6 +34,9 @@ from unilog.errors import ConfigError
 from unilog.plugins import get_backend_class
 
 MODES = ("online", "offline", "disabled")
+#: Where backends run: "process" (the logging process, the default) or "thread"
+#: (a worker thread of the training process). The local record is always a thread.
+ISOLATIONS = ("process", "thread")
 RESUME = (None, "allow", "must")
 LOCAL_RECORD = "csv"
 
@@ -51,6 +55,7 @@ class Settings:
     dir: Path
     mode: str
     on_error: str
+    isolation: str = "process"
     config: Any = None
     tags: tuple[str, ...] = ()
     notes: str | None = None
@@ -153,6 +158,41 @@ def construct_backend(cls: type, options: dict[str, Any]) -> Any:
                           f"{exc}") from exc
 
 
+def backend_isolation(cls: type, options: dict[str, Any], default: str) -> str:
+    """Where backend ``cls`` runs: its ``isolation`` option (or the older
+    ``process: True``), else the run's ``isolation``; "thread" for the local record,
+    for a backend that opts out (``Backend.isolation = "thread"``) unless asked, and
+    for one registered at run time (the logging process cannot find it).
+    Takes those two options out of ``options``."""
+    from unilog.plugins import registered_at_run_time
+
+    given = options.pop("isolation", None)
+    process = options.pop("process", None)
+    if process is not None and given is None:
+        if not isinstance(process, bool):
+            raise ConfigError(f"backend {cls.name!r}: option process must be True or False, "
+                              f"not {process!r}")
+        given = "process" if process else "thread"
+    if given is not None and given not in ISOLATIONS:
+        raise ConfigError(f"backend {cls.name!r}: option isolation must be one of "
+                          f"{', '.join(ISOLATIONS)}, not {given!r}")
+    if cls.name == LOCAL_RECORD:
+        if given == "process":
+            raise ConfigError(f"backend {cls.name!r} is the local record, which stays in the "
+                              "training process: it cannot take isolation='process' "
+                              "(or process=True)")
+        return "thread"
+    if registered_at_run_time(cls):
+        if given == "process":
+            raise ConfigError(f"backend {cls.name!r} was registered at run time "
+                              "(unilog.register_plugin), so the logging process cannot find "
+                              "it: install it with an entry point, or use isolation='thread'")
+        return "thread"
+    if given is not None:
+        return given
+    return "thread" if getattr(cls, "isolation", "process") == "thread" else default
+
+
 def distributed_rank() -> int:
     """This process's global rank under torch.distributed/torchrun, else 0."""
     dist = sys.modules.get("torch.distributed")
@@ -165,11 +205,15 @@ def distributed_rank() -> int:
 
 
 def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, id, resume,
-            on_error, rank_zero_only) -> Settings:
+            on_error, rank_zero_only, isolation=None) -> Settings:
     """Validate every argument of ``init`` and fill in defaults."""
     mode = mode or os.environ.get("UNILOG_MODE") or "online"
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    isolation = isolation or os.environ.get("UNILOG_ISOLATION") or "process"
+    if isolation not in ISOLATIONS:
+        raise ConfigError(f"isolation must be one of {', '.join(ISOLATIONS)}, not "
+                          f"{isolation!r}")
     if rank_zero_only and distributed_rank() != 0:
         mode = "disabled"
     if resume not in RESUME:
@@ -187,7 +231,7 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
         id=run_id, name=name or run_id, project=project, mode=mode,
         dir=resolve_dir(dir),
         on_error=on_error, config=config, tags=tuple(str(t) for t in (tags or ())),
-        notes=notes, group=group,
+        notes=notes, group=group, isolation=isolation,
     )
     if mode == "disabled":
         return s

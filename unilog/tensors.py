@@ -73,6 +73,14 @@ class PendingScalar:
         self._copy = HostCopy(tensor.reshape(()))
         self._value = None
 
+    @classmethod
+    def failed(cls, error: str) -> PendingScalar:
+        """A value whose device copy failed in another process: ``resolve`` raises ``error``."""
+        pending = cls.__new__(cls)
+        pending._copy = _FailedCopy(error)
+        pending._value = None
+        return pending
+
     def resolve(self) -> float | int:
         """The Python number; waits for the asynchronous copy to land."""
         if self._value is None:
@@ -82,6 +90,16 @@ class PendingScalar:
 
     def __repr__(self) -> str:
         return f"PendingScalar({self._value if self._value is not None else '...'})"
+
+
+class _FailedCopy:
+    """The copy of a tensor that could not be read where it was logged."""
+
+    def __init__(self, error: str):
+        self.error = error
+
+    def numpy(self):
+        raise RuntimeError(f"reading the tensor failed: {self.error}")
 
 
 def scalar_from_tensor(tensor: Any) -> float | int | PendingScalar:

@@ -89,8 +89,8 @@ except ImportError:  # Windows: no inter-process lock around a SQLite store's cr
     fcntl = None  # type: ignore[assignment]
 
 import unilog
-from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyRule, PartialBatch, Row,
-                            RunInfo, flatten_config, media_stem, program,
+from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyMapper, KeyRule,
+                            PartialBatch, Row, RunInfo, flatten_config, media_stem, program,
                             safe_path_component)
 from unilog.errors import ArtifactError, BackendError, ConfigError, KeyCollisionError
 from unilog_plugins._mlflow_outage import Held, Outage, is_unreachable, short_reason
@@ -198,10 +198,10 @@ class MLflowBackend(Backend):
         self._net: Outage | None = None  # set at open: the calls that reach the store
         self._client: Any = None  # None: nothing is sent (offline with a remote store)
         self._params: dict[str, str] = {}  # param name -> value MLflow holds
-        self._param_owner: dict[str, str] = {}  # param name -> config key
-        self._param_collisions: set[str] = set()  # config keys not sent (reported once)
-        self._summary_owner: dict[str, str] = {}  # MLflow name -> summary key
-        self._summary_collided: set[tuple[str, str]] = set()  # (owner, key) reported
+        # Config keys and summary keys become MLflow names under KEY_RULE, each
+        # name kept by the first key to take it (a collision is reported once).
+        self._param_names = KeyMapper(KEY_RULE)
+        self._summary_names = KeyMapper(KEY_RULE)
         self._collisions: list[str] = []  # collisions found, not yet raised
         self._param_tags: dict[str, str] = {}  # param name -> value of its changed tag
         self._artifacts: dict[str, dict[str, Any]] = {}  # name -> {"aliases": {...}}
@@ -262,14 +262,14 @@ class MLflowBackend(Backend):
 
     def _run_tags(self, run: RunInfo) -> dict[str, str]:
         tags = _run_tags(run)
-        owners: dict[str, str] = {}
+        names, prefix = KeyMapper(KEY_RULE), "unilog.tag."
         for tag in run.tags:
-            name = KEY_RULE.adapt(f"unilog.tag.{tag}")
-            owner = owners.setdefault(name, tag)
-            if owner == tag:
+            name = names.map(prefix + tag)
+            if name is not None:
                 tags[name] = tag
-            else:  # reported by the first log_config: raising here would disable the backend
-                self._collision("tags", owner, tag, name)
+        # Reported by the first log_config: raising here would disable the backend.
+        for owner, later, taken in names.take_collisions():
+            self._collision("tags", owner[len(prefix):], later[len(prefix):], taken)
         return tags
 
     def _collision(self, what: str, first: str, second: str, name: str,
@@ -479,15 +479,11 @@ class MLflowBackend(Backend):
         self._raise_collisions()
 
     def _param_name(self, key: str) -> str | None:
-        name = KEY_RULE.adapt(key)
-        owner = self._param_owner.setdefault(name, key)
-        if owner == key:
-            return name
-        if key not in self._param_collisions:  # reported once, whatever the updates
-            self._param_collisions.add(key)
+        name = self._param_names.map(key)
+        for owner, later, taken in self._param_names.take_collisions():  # each once
             where = f" and {CONFIG_ARTIFACT}" if self.log_config_artifact else ""
-            self._collision("config keys", owner, key, name, f"the local record{where} have it")
-        return None
+            self._collision("config keys", owner, later, taken, f"the local record{where} have it")
+        return name
 
     def _cut_marker(self) -> str:
         where = f"; full value in {CONFIG_ARTIFACT}" if self.log_config_artifact else ""
@@ -512,13 +508,13 @@ class MLflowBackend(Backend):
         metrics, tags, stamp = [], {}, int(time.time() * 1000)
         for key, value in summary.items():
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            name = KEY_RULE.adapt(f"summary/{key}" if number else f"unilog.summary.{key}")
-            owner = self._summary_owner.setdefault(name, key)
-            if owner != key:
-                if (owner, key) not in self._summary_collided:  # reported once
-                    self._summary_collided.add((owner, key))
-                    self._collision("summary keys", owner, key, name)
-            elif number:
+            prefix = "summary/" if number else "unilog.summary."
+            name = self._summary_names.map(prefix + key)
+            for owner, later, taken in self._summary_names.take_collisions():  # each once
+                self._collision("summary keys", owner[len(prefix):], later[len(prefix):], taken)
+            if name is None:
+                continue
+            if number:
                 metrics.append(self._sdk.Metric(name, _as_float(value), stamp, self._last_step))
             else:
                 tags[name] = json.dumps(value, default=str)

@@ -6,6 +6,12 @@ backend: "raising" raises on every call, "hanging" blocks, "slow" sleeps,
 "recorder" keeps what it receives so tests can see what the core sent,
 "exits" ends its call the way some SDKs do (``sys.exit()``, or a leaked
 ``asyncio.CancelledError``), "mutating" changes the rows it is given.
+
+Those whose state the tests read or set in this process ("recorder",
+"per_row": what they received; "hanging", "exits": the RELEASE event) run on
+threads of the training process by default (``isolation = "thread"``); the
+others run in the logging process, like any plugin. A test moves any of them
+with the ``isolation`` option.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class Hanging(Backend):
     """Blocks in every log call and at close until RELEASE is set (or 600 s)."""
 
     name = "hanging"
+    isolation = "thread"
 
     def log_rows(self, rows):
         RELEASE.wait(600)
@@ -90,6 +97,7 @@ class Recorder(Backend):
     rows hold one of those keys, ``refuse_steps`` any call holding one of those steps."""
 
     name = "recorder"
+    isolation = "thread"
 
     def __init__(self, label: str = "default", media=(), out_of_order: bool = False,
                  allowed: str | None = None, max_length: int | None = None,
@@ -156,6 +164,7 @@ class PerRow(Backend):
     row (the base class's ``log_rows`` loops over it), refusing ``refuse_keys``."""
 
     name = "per_row"
+    isolation = "thread"
 
     def __init__(self, label: str = "per_row", refuse_keys: tuple = (), **options):
         super().__init__(**options)
@@ -180,6 +189,7 @@ class Exits(Backend):
     as one batch."""
 
     name = "exits"
+    isolation = "thread"
 
     def __init__(self, cancel: bool = False, hold: bool = False, **options):
         super().__init__(**options)

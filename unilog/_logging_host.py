@@ -1,0 +1,297 @@
+"""The logging process's side (see :mod:`unilog._logging_process`).
+
+``python -m unilog._logging_host <read fd> <write fd>``. Each message from the
+training process is a pickled list of ``("open", token, spec)``,
+``("records", token, records)``, ``("flush", token, id)``,
+``("close", token, id, status, exit_code, timeout)`` and
+``("request", token, id, backend, name, alias, root, timeout)``. Each run gets a
+:class:`unilog.dispatch.Dispatcher` of :class:`unilog.dispatch.BackendWorker` s
+here, exactly as a run with ``isolation="thread"`` has in the training
+process, so batching, isolation of bad values, the error policy and the
+counts are the same code. What goes back: ``("opened", token, name, info)``,
+``("policy", token, backend, error, phase, site)``, ``("log", level, text)``,
+``("progress", token, {name: done})`` and ``("answer", id, result, error)``.
+
+EOF on the pipe, or the training process gone (its pid no longer this
+process's parent), closes every open run as killed, then the process exits.
+Ctrl-C and SIGTERM are ignored: the training process decides when runs end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from unilog.policy import ErrorPolicy, raise_site
+
+_PROGRESS_S = 1.0  # how often the training process hears how far each backend got
+_PLUGIN_VARIABLES = ("UNILOG_PLUGINS", "UNILOG_DISABLE_PLUGINS")
+
+
+def sendable(value: Any) -> Any:
+    """``value`` if it survives pickling, else its text (an exception: a RuntimeError
+    naming its type, message and where it was raised)."""
+    try:
+        pickle.loads(pickle.dumps(value))
+        return value
+    except Exception:
+        if isinstance(value, BaseException):
+            where = "".join(traceback.format_exception(value)[-3:]).strip()
+            return RuntimeError(f"{type(value).__name__}: {value} (in the logging process: "
+                                f"{where})")
+        if isinstance(value, dict):
+            return {str(k): sendable(v) for k, v in value.items()}
+        return repr(value)
+
+
+class _Channel:
+    """The way back to the training process (several threads answer)."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+        self._lock = threading.Lock()
+
+    def send(self, *message: Any) -> None:
+        try:
+            payload = pickle.dumps([message], protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            payload = pickle.dumps([tuple(sendable(part) for part in message)])
+        with self._lock:
+            try:
+                self._connection.send_bytes(payload)
+            except OSError:
+                pass  # the training process is gone: the runs are being closed
+
+
+class _ForwardingPolicy(ErrorPolicy):
+    """The run's policy, deciding here (disable after N failures...) but reporting
+    every error to the training process, which logs it and raises it there."""
+
+    def __init__(self, channel: _Channel, token: int, mode: str, max_consecutive: int):
+        super().__init__(mode, max_consecutive)
+        self._channel = channel
+        self._token = token
+        self._described: set[tuple[str, str, str]] = set()
+
+    def report(self, backend: str, exc: BaseException, phase: str,
+               site: str | None = None, details: str | None = None) -> None:
+        site = site or raise_site(exc)
+        signature = (backend, type(exc).__name__, site)
+        if signature not in self._described:  # the traceback travels once: only it is logged
+            self._described.add(signature)
+            details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            details += "(raised in unilog's logging process)\n"
+        self._channel.send("policy", self._token, backend, sendable(exc), phase, site, details)
+
+
+class _LogForwarder(logging.Handler):
+    """unilog's log lines (a backend disabled, media kept as files...) go to the
+    training process's ``unilog`` logger, where the user looks for them."""
+
+    def __init__(self, channel: _Channel):
+        super().__init__(logging.DEBUG)
+        self._channel = channel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            self._channel.send("log", record.levelno, text)
+        except Exception:
+            self.handleError(record)
+
+
+class Host:
+    """Every run the training process has open here."""
+
+    def __init__(self, channel: _Channel):
+        self.channel = channel
+        self.runs: dict[int, Any] = {}  # token -> Dispatcher
+        self._plugin_settings = {v: os.environ.get(v) for v in _PLUGIN_VARIABLES}
+        self._ending = threading.Lock()
+
+    def handle(self, message: tuple) -> None:
+        kind, token = message[0], message[1]
+        if kind == "records":
+            self._records(self.runs.get(token), message[2])
+        elif kind == "open":
+            self._open(token, message[2])
+        elif kind == "flush":
+            self._in_thread(self._flush, token, message[2])
+        elif kind == "close":
+            self._in_thread(self._close, token, *message[2:])
+        elif kind == "request":
+            self._in_thread(self._request, token, *message[2:])
+
+    def _open(self, token: int, spec: dict[str, Any]) -> None:
+        from unilog import plugins, settings
+        from unilog.dispatch import BackendWorker, Dispatcher
+
+        _adopt(spec["environ"], spec["cwd"])
+        current = {v: os.environ.get(v) for v in _PLUGIN_VARIABLES}
+        if current != self._plugin_settings:  # the user changed which plugins load
+            plugins.reset()
+            self._plugin_settings = current
+        policy = _ForwardingPolicy(self.channel, token, spec["on_error"],
+                                   spec["max_consecutive"])
+        workers = []
+        for name, options, queue_size in spec["backends"]:
+            backend = _build(name, options)
+            workers.append(BackendWorker(
+                backend, spec["run"], policy, queue_size=queue_size,
+                on_open=lambda n, info: self.channel.send("opened", token, n, sendable(info))))
+        dispatcher = Dispatcher(workers)
+        dispatcher.start()
+        self.runs[token] = dispatcher
+
+    @staticmethod
+    def _records(dispatcher: Any, records: list[Any]) -> None:
+        if dispatcher is None:
+            return
+        hook = dispatcher.hook
+        row = dispatcher.dispatch_row
+        for record in records:
+            if type(record) is not tuple:
+                row(record, False)
+            elif record[0] == "local_only":
+                row(record[1], True)
+            elif record[0] == "config":
+                hook.unilog_dispatch_config(config=record[1])
+            elif record[0] == "summary":
+                hook.unilog_dispatch_summary(summary=record[1])
+            else:
+                hook.unilog_dispatch_artifact(artifact=record[1])
+
+    def _in_thread(self, fn: Any, *args: Any) -> None:
+        # Flushes, closes and downloads wait on backends: never on the reading thread,
+        # which must keep taking records (and other runs' messages) meanwhile.
+        threading.Thread(target=fn, args=args, daemon=True,
+                         name=f"unilog-host-{fn.__name__.strip('_')}").start()
+
+    def _flush(self, token: int, control_id: int) -> None:
+        dispatcher = self.runs.get(token)
+        # The training process waits as long as it likes; an answer that comes late is ignored.
+        late = dispatcher.flush(600.0) if dispatcher is not None else []
+        self.channel.send("answer", control_id, late, None)
+
+    def _close(self, token: int, control_id: int, status: str, exit_code: int,
+               timeout: float) -> None:
+        dispatcher = self.runs.get(token)
+        reports = dispatcher.close(status, exit_code, timeout) if dispatcher else {}
+        self.channel.send("answer", control_id, sendable(reports), None)
+        self.runs.pop(token, None)
+
+    def _request(self, token: int, control_id: int, backend: str, name: str, alias: str,
+                 root: str, timeout: float) -> None:
+        dispatcher = self.runs.get(token)
+        try:
+            path = (dispatcher.fetch(backend, name, alias, Path(root), timeout)
+                    if dispatcher else None)
+            self.channel.send("answer", control_id, path, None)
+        except BaseException as exc:
+            self.channel.send("answer", control_id, None, sendable(exc))
+
+    def report_progress(self) -> None:
+        """Every second: how many records each backend of each run finished."""
+        last: dict[int, dict[str, int]] = {}
+        while True:
+            time.sleep(_PROGRESS_S)
+            for token, dispatcher in list(self.runs.items()):
+                done = {m.name: m.adapter.counts.done for m in dispatcher.members}
+                if done != last.get(token):
+                    last[token] = done
+                    self.channel.send("progress", token, done)
+
+    def end(self, why: str) -> bool:
+        """The training process is gone: close every open run as killed (once;
+        False when another thread is already at it)."""
+        if not self._ending.acquire(blocking=False):
+            return False
+        for token, dispatcher in list(self.runs.items()):
+            try:
+                dispatcher.close("killed", -1, 30.0)
+            except Exception:
+                pass
+            self.runs.pop(token, None)
+        return True
+
+
+def _build(name: str, options: dict[str, Any]) -> Any:
+    """The backend, or a stand-in whose open fails with the reason it could not be built."""
+    from unilog import settings
+    from unilog.backend import Backend
+    from unilog.plugins import get_backend_class
+
+    try:
+        return settings.construct_backend(get_backend_class(name), options)
+    except Exception as exc:
+        error = exc
+
+        class Unbuildable(Backend):
+            def open(self, run):
+                raise error
+
+        Unbuildable.name = name
+        return Unbuildable()
+
+
+def _adopt(environ: dict[str, str], cwd: str) -> None:
+    """The training process's environment and folder as they are now."""
+    for key in [k for k in os.environ if k not in environ]:
+        del os.environ[key]
+    os.environ.update(environ)
+    try:
+        os.chdir(cwd)
+    except OSError:
+        pass
+
+
+def _watch_parent(host: Host, parent: int) -> None:
+    """A training process that died while something else holds its end of the pipe
+    (a process it forked that outlives it) still ends its runs here."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    if host.end("the training process is gone"):
+        os._exit(0)
+
+
+def main(argv: list[str]) -> int:
+    """Serve the training process until EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    receive = Connection(int(argv[0]), writable=False)
+    channel = _Channel(Connection(int(argv[1]), readable=False))
+    unilog_logger = logging.getLogger("unilog")
+    unilog_logger.addHandler(_LogForwarder(channel))
+    unilog_logger.propagate = False
+    host = Host(channel)
+    threading.Thread(target=host.report_progress, daemon=True,
+                     name="unilog-host-progress").start()
+    threading.Thread(target=_watch_parent, args=(host, os.getppid()), daemon=True,
+                     name="unilog-host-watch").start()
+    while True:
+        try:
+            messages = pickle.loads(receive.recv_bytes())
+        except (EOFError, OSError):
+            host.end("its pipe closed")
+            return 0
+        for message in messages:
+            try:
+                host.handle(message)
+            except Exception:  # a bug of ours: reported, and the other runs go on
+                logging.getLogger("unilog").exception(
+                    "unilog's logging process could not handle %r", message[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
