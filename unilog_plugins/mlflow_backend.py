@@ -63,107 +63,42 @@ printed.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import json
 import logging
-import math
 import os
 import re
-import shlex
-import shutil
-import tempfile
 import time
-import warnings
-from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlparse, urlsplit, urlunsplit
-
-try:
-    import fcntl
-except ImportError:  # Windows: no inter-process lock around a SQLite store's creation
-    fcntl = None  # type: ignore[assignment]
+from urllib.parse import urlparse
 
 import unilog
-from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyMapper, KeyRule,
-                            PartialBatch, Row, RunInfo, flatten_config, media_stem, program,
-                            safe_path_component)
-from unilog.errors import ArtifactError, BackendError, ConfigError, KeyCollisionError
+from unilog.backend import (MEDIA_KINDS, Backend, Capabilities, KeyMapper, PartialBatch, Row,
+                            RunInfo, flatten_config, media_stem, safe_path_component)
+from unilog.errors import BackendError, ConfigError, KeyCollisionError
+from unilog_plugins._mlflow_artifacts import ARTIFACT_TAG, MLflowArtifacts
 from unilog_plugins._mlflow_outage import Held, Outage, is_unreachable, short_reason
+from unilog_plugins._mlflow_store import MLflowKeyRule  # noqa: F401 (named in the docs)
+from unilog_plugins._mlflow_store import (
+    _CHATTY_LOGGERS, KEY_RULE, MAX_KEY, MAX_PARAM_VALUE, MAX_TAG_VALUE,
+    _as_float, _import_mlflow, _redact_uri, _run_url, _store_lock, _ui_command,
+    bound_http_requests, fit, is_remote, sqlite_path)
 from unilog_plugins._sdk import quiet_info
 
 logger = logging.getLogger("unilog")
 
-MAX_KEY = 250
-MAX_PARAM_VALUE = 6000
-MAX_TAG_VALUE = 8000
 METRICS_PER_BATCH = 1000
 PARAMS_TAGS_PER_BATCH = 100
-ARTIFACT_JSON = "unilog-artifact.json"
 CONFIG_ARTIFACT = "unilog/config.json"
 UNDELIVERED = "undelivered.json"  # in <run dir>/mlflow/: what the server did not get
-ARTIFACT_TAG = "unilog.artifact."
 CHANGED_TAG = "unilog.param_changed."
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
-#: Schemes of stores that need no network; everything else is remote.
-LOCAL_SCHEMES = ("", "file", "sqlite")
 
-_NOT_ALLOWED = re.compile(r"[^/\w.\- :]")
 _IMAGE_KEY = re.compile(r"[a-zA-Z0-9_\-./ ]+")  # log_image's own, stricter rule
-_VERSION = re.compile(r"v([0-9]+)")
-_HTTP_ENV: dict[str, str] = {}  # the MLFLOW_HTTP_REQUEST_* values this module set
-#: Query parameters of a tracking URI whose values are secrets (redacted in run.json, logs).
-_SECRET_PARAM = re.compile(r"pass|pwd|token|secret|key|auth|cred|sig", re.IGNORECASE)
-_QUERY_PARAM = re.compile(r"(^|[&;])([^=&;]*)=([^&;]*)")
-#: Loggers whose INFO lines opening a store prints (the first use of a SQLite file).
-_CHATTY_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")
-#: How long ``open`` waits for another process creating the same SQLite store.
-STORE_LOCK_TIMEOUT = 120.0
-# Known, harmless warnings mlflow's dependencies emit, matched narrowly
-# (message and emitting module) so filterwarnings=error users are not broken.
-_QUIET = (
-    (r"The ``noload`` loader strategy is deprecated", r"mlflow\.store"),
-)
 
 
-@dataclass(frozen=True)
-class MLflowKeyRule(KeyRule):
-    """MLflow's names (metrics, params, tags): ``^[/\\w.\\- :]*$``, at most 250
-    characters, and unchanged by ``posixpath.normpath`` (no leading or doubled
-    ``/``, no ``.`` or ``..`` segment, no leading ``..``).
-
-    Other characters become ``_``; empty segments are dropped; a ``.``/``..``
-    segment becomes ``_``/``__``; a key too long keeps 241 characters, ``_``
-    and 8 hex digits of the original key's hash.
-    """
-
-    allowed: str | None = r"/\w.\- :"
-    max_length: int | None = MAX_KEY
-    strip: str = "/"
-    collapse: str = "/"
-
-    def adapt(self, key: str) -> str:
-        """The key as MLflow will accept it (pure and deterministic)."""
-        out = _NOT_ALLOWED.sub(self.replacement, key)
-        if "/" in out or out.startswith("."):
-            parts = (p for p in out.split("/") if p)
-            out = "/".join("_" * len(p) if p in (".", "..") else p for p in parts)
-            if out.startswith(".."):
-                out = "__" + out[2:]
-        if len(out) > self.max_length:
-            tail = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-            out = out[: self.max_length - 9] + self.replacement + tail
-        return out or self.replacement
-
-
-KEY_RULE = MLflowKeyRule()
-
-
-class MLflowBackend(Backend):
+class MLflowBackend(MLflowArtifacts, Backend):
     """Logs a unilog run to an MLflow tracking store (SQLite by default, or a server)."""
 
     name = "mlflow"
@@ -447,8 +382,6 @@ class MLflowBackend(Backend):
         self._media_names.add(name.as_posix() + suffix)
         return name
 
-    def _staging(self) -> _Staging:
-        return _Staging(self._run.backend_dir(self.name))
 
     # -- config and summary ---------------------------------------------------------
 
@@ -524,117 +457,6 @@ class MLflowBackend(Backend):
 
     # -- artifacts -----------------------------------------------------------------
 
-    def log_artifact(self, artifact: Any) -> None:
-        """Files under ``<name>/v<N>/`` with the manifest beside them; the alias tag."""
-        if self._client is None:
-            return
-        ours = all(f.path != ARTIFACT_JSON for f in artifact.files)
-        if not ours:
-            logger.warning("unilog backend 'mlflow': artifact %s has its own file %s, so "
-                           "unilog's manifest is not stored beside it in MLflow",
-                           artifact.ref, ARTIFACT_JSON)
-        self._net.send(Held("artifact", 1, lambda: self._send_artifact(artifact, ours),
-                            name=artifact.ref))
-
-    def _send_artifact(self, artifact: Any, ours: bool) -> None:
-        folder = f"{artifact.name}/v{artifact.version}"
-        fresh = (artifact.name, artifact.version) not in self._uploaded
-        with self._staging() as staging:
-            if fresh:  # the same version again only moves aliases: no re-upload
-                for f in artifact.files:
-                    _place(f.blob, staging / f.path)
-            if ours:
-                manifest = json.dumps(artifact.to_json(), indent=2, ensure_ascii=False)
-                (staging / ARTIFACT_JSON).write_text(manifest, encoding="utf-8")
-            self._client.log_artifacts(self._run_id, str(staging), folder)
-        self._uploaded.add((artifact.name, artifact.version))
-        index = self._artifacts.setdefault(artifact.name, {"aliases": {}})
-        index["aliases"].update(dict.fromkeys(artifact.aliases, artifact.version))
-        self._set_tags({ARTIFACT_TAG + artifact.name: self._index_tag(artifact.name, index)})
-
-    def _index_tag(self, name: str, index: dict[str, Any]) -> str:
-        """The alias index as JSON within MLflow's tag limit: never cut (that is not
-        JSON); when too long, the aliases of the oldest versions are left out of the
-        tag (``latest`` and the newest stay; this run's index, the local record and
-        each version's ``unilog-artifact.json`` keep them all), with one warning."""
-        aliases = index["aliases"]
-        text = json.dumps({"aliases": aliases}, sort_keys=True)
-        if len(text) <= MAX_TAG_VALUE:
-            return text
-        kept, size = dict(aliases), len(text)
-        oldest_first = sorted((a for a in aliases if a != "latest"),
-                              key=lambda a: (aliases[a], a))
-        for alias in oldest_first:
-            if size <= MAX_TAG_VALUE:
-                break
-            del kept[alias]
-            size -= len(json.dumps(alias)) + len(str(aliases[alias])) + 4  # '"a": N, '
-        text = json.dumps({"aliases": kept}, sort_keys=True)
-        dropped = len(aliases) - len(kept)
-        if name not in self._alias_warned:
-            self._alias_warned.add(name)
-            logger.warning(
-                "unilog backend 'mlflow': artifact %r has too many aliases for MLflow's "
-                "%d-character tag %r; the aliases of its oldest versions are left out of "
-                "that tag (%d now; more may be as versions are added), so other runs resolve "
-                "only the newest through MLflow; each version's %s and the local record "
-                "keep them all", name, MAX_TAG_VALUE, ARTIFACT_TAG + name, dropped,
-                ARTIFACT_JSON)
-        return text
-
-    def download_artifact(self, name: str, alias: str, root: Path) -> Path | None:
-        """``name:alias`` from this MLflow run, else from the experiment's other runs
-        (newest first), downloaded into ``root``; its files' sha256 are checked."""
-        if self._client is None:
-            return None
-        for run_id, index in self._artifact_sources(name):
-            version = self._resolve(run_id, name, alias, index)
-            if version is not None:
-                return self._fetch(run_id, name, version, Path(root))
-        return None
-
-    def _artifact_sources(self, name: str):
-        if name in self._artifacts:
-            yield self._run_id, self._artifacts[name]
-        found = self._client.search_runs(
-            [self._experiment_id], filter_string=f"tags.`{ARTIFACT_TAG}{name}` LIKE '%'",
-            order_by=["attributes.start_time DESC"], max_results=100)
-        for other in found:
-            if other.info.run_id != self._run_id:
-                index = self._alias_index(other.data.tags.get(ARTIFACT_TAG + name, ""),
-                                          other.info.run_id, name)
-                if index is not None:
-                    yield other.info.run_id, index
-
-    def _alias_index(self, value: str, run_id: str, name: str) -> dict[str, Any] | None:
-        """Run ``run_id``'s alias index of artifact ``name``; None, with one warning,
-        when the tag is not one (e.g. cut to MLflow's limit by an older unilog)."""
-        index = _parse_alias_index(value)
-        if index is None and (run_id, name) not in self._bad_index:
-            self._bad_index.add((run_id, name))
-            logger.warning("unilog backend 'mlflow': tag %r of MLflow run %s is not a valid "
-                           "alias index (cut or edited?); it is ignored, so aliases of "
-                           "artifact %r are not resolved from that run", ARTIFACT_TAG + name,
-                           run_id, name)
-        return index
-
-    def _resolve(self, run_id: str, name: str, alias: str, index: dict) -> int | None:
-        match = _VERSION.fullmatch(alias)
-        if match is None:
-            return index["aliases"].get(alias)
-        folders = {f.path for f in self._client.list_artifacts(run_id, name)}
-        return int(match[1]) if f"{name}/{alias}" in folders else None
-
-    def _fetch(self, run_id: str, name: str, version: int, root: Path) -> Path:
-        path = Path(self._client.download_artifacts(run_id, f"{name}/v{version}", str(root)))
-        manifest = _read_manifest(path / ARTIFACT_JSON)
-        if manifest is not None:  # ours: the artifact had no file of that name
-            (path / ARTIFACT_JSON).unlink()
-            for f in manifest["files"]:
-                if _sha256(path / f["path"]) != f["sha256"]:
-                    raise ArtifactError(f"{f['path']} of artifact {name}:v{version} fetched "
-                                        f"from MLflow run {run_id} does not match its sha256")
-        return path
 
     # -- end ------------------------------------------------------------------------
 
@@ -690,135 +512,6 @@ def _row_groups(rows: list[Row], size: int) -> list[list[Row]]:
     return groups
 
 
-class _Staging:
-    """A temporary folder under the run's ``mlflow/`` folder, removed with it on exit."""
-
-    def __init__(self, parent: Path):
-        self.parent = parent
-
-    def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.parent))
-        return self.path
-
-    def __exit__(self, *exc: Any) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        try:
-            self.parent.rmdir()  # leave no empty folder behind in the run directory
-        except OSError:
-            pass
-
-
-def is_remote(uri: str) -> bool:
-    """True for a tracking URI that needs the network (http, https, databricks, a DB server)."""
-    if uri == "databricks":  # MLflow's name for "the workspace configured in ~/.databrickscfg"
-        return True
-    scheme = urlparse(uri).scheme
-    return scheme not in LOCAL_SCHEMES and len(scheme) != 1  # "c:" is a Windows drive
-
-
-@contextlib.contextmanager
-def _store_lock(uri: str):
-    """Hold ``<db>.lock`` (``flock``) for a SQLite store's database file: the first
-    processes to open a fresh store would otherwise run its alembic migrations at
-    once and corrupt it. No lock for other stores, or where ``fcntl`` is missing;
-    after ``STORE_LOCK_TIMEOUT`` seconds it goes on without (with a warning)."""
-    db = sqlite_path(uri) if urlparse(uri).scheme == "sqlite" else None
-    if db is None or fcntl is None:
-        yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{db}.lock", "a") as lock:
-        deadline = time.monotonic() + STORE_LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    logger.warning("unilog backend 'mlflow': %s.lock is still held after "
-                                   "%.0f s; opening the store without it", db,
-                                   STORE_LOCK_TIMEOUT)
-                    yield
-                    return
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _redact_uri(uri: str) -> str:
-    """``uri`` with its credentials replaced by ``***``: the password of
-    ``user:password@`` (a lone ``token@`` entirely) and the values of query
-    parameters named like a secret (``password``, ``token``, ``api_key``...)."""
-    try:
-        parts = urlsplit(uri)
-        netloc = parts.netloc
-    except ValueError:  # not a URL at all: show nothing of it
-        return "***"
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if has_password else f"***@{host}"
-
-    def hide(m: re.Match) -> str:
-        return f"{m[1]}{m[2]}=***" if _SECRET_PARAM.search(m[2]) else m[0]
-
-    query = _QUERY_PARAM.sub(hide, parts.query)
-    if netloc == parts.netloc and query == parts.query:
-        return uri
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _parse_alias_index(value: str) -> dict[str, Any] | None:
-    """``{"aliases": {alias: version}}`` from a tag's value, or None when it is not one."""
-    try:
-        aliases = json.loads(value)["aliases"]
-    except (ValueError, TypeError, KeyError):
-        return None
-    if isinstance(aliases, dict) and all(type(v) is int for v in aliases.values()):
-        return {"aliases": dict(aliases)}
-    return None
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (None for an in-memory one)."""
-    path = uri[len("sqlite:///"):].split("?")[0] if uri.startswith("sqlite:///") else ""
-    return Path(path).absolute() if path and path != ":memory:" else None
-
-
-def bound_http_requests(timeout: float, retries: int) -> None:
-    """Bound MLflow's HTTP retries (read from the environment at each request).
-
-    Process-wide, since MLflow has no per-client setting; a variable the user
-    set is never changed, one this module set may be updated.
-    """
-    wanted = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(math.ceil(timeout)),
-              "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
-              "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
-    for var, value in wanted.items():
-        current = os.environ.get(var)
-        if current is None or current == _HTTP_ENV.get(var):
-            os.environ[var] = _HTTP_ENV[var] = value
-
-
-def fit(text: str, limit: int, marker: str = "...[truncated]") -> str:
-    """``text`` cut to ``limit`` characters, ending with ``marker`` when cut."""
-    return text if len(text) <= limit else text[: limit - len(marker)] + marker
-
-
-def _import_mlflow() -> SimpleNamespace:
-    for message, module in _QUIET:
-        warnings.filterwarnings("ignore", message=message, module=module)
-    import mlflow.tracking
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.exceptions import MlflowException
-
-    return SimpleNamespace(MlflowClient=mlflow.tracking.MlflowClient, Metric=Metric,
-                           Param=Param, RunTag=RunTag, MlflowException=MlflowException,
-                           pillow=find_spec("PIL") is not None)
-
-
 def _run_tags(run: RunInfo) -> dict[str, str]:
     tags = {"unilog.run_id": run.id, "unilog.run_dir": str(run.dir),
             "unilog.project": run.project, "unilog.tags": json.dumps(list(run.tags))}
@@ -829,54 +522,8 @@ def _run_tags(run: RunInfo) -> dict[str, str]:
     return tags
 
 
-def _run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
-    if urlparse(uri).scheme not in ("http", "https"):
-        return None
-    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-def _ui_command(uri: str) -> str:
-    """The command that shows a local store's runs in MLflow's UI."""
-    return f"{program('mlflow')} ui --backend-store-uri {shlex.quote(uri)}"
-
-
 def _changed_tag(name: str) -> str:
     return KEY_RULE.adapt(CHANGED_TAG + name)
-
-
-def _as_float(value: int | float) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond float's range
-        return math.inf if value > 0 else -math.inf
-
-
-def _place(blob: Path, target: Path) -> None:
-    """Put a blob at ``target`` for upload: a hard link when possible (no copy)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(blob, target)
-    except OSError:
-        shutil.copyfile(blob, target)
-
-
-def _read_manifest(path: Path) -> dict[str, Any] | None:
-    """The unilog manifest stored beside an artifact's files, or None if ``path`` is
-    missing or is one of the artifact's own files (which then had that name)."""
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        paths = [f["path"] for f in manifest["files"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return None if ARTIFACT_JSON in paths else manifest
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @unilog.hookimpl
