@@ -149,6 +149,55 @@ def stalled_memory(calls: int, root: Path) -> dict:
             "csv_lines": lines, "csv_complete": lines == 4 * calls}
 
 
+def dispatch_cost(calls: int, repeats: int) -> dict:
+    """Per row, what handing it to a run's members costs: pluggy's hook call (what
+    unilog did before issue 11), the implementations resolved once through pluggy
+    (what it does now), and a plain loop over the same bound methods."""
+    from types import MappingProxyType
+
+    from unilog.backend import Row
+    from unilog.dispatch import Dispatcher
+    from unilog.hookspecs import hookimpl
+
+    class Member:
+        busy = None
+
+        def __init__(self, name: str):
+            self.name, self.names, self.count = name, [name], 0
+
+        @hookimpl
+        def unilog_dispatch_row(self, row, local_only):
+            self.count += 1
+
+    members = [Member("a"), Member("b")]  # the local record and the logging process
+    dispatcher = Dispatcher(members)
+    row = Row(0, MappingProxyType({"x": 1.0}), 0.0)
+    hook, resolved = dispatcher.hook.unilog_dispatch_row, dispatcher.dispatch_row
+    plain = [m.unilog_dispatch_row for m in members]
+
+    def through_hook():
+        for _ in range(calls):
+            hook(row=row, local_only=False)
+
+    def through_resolved():
+        for _ in range(calls):
+            resolved(row, False)
+
+    def through_loop():
+        for _ in range(calls):
+            for function in plain:
+                function(row, False)
+
+    times: dict[str, list[float]] = {"hook": [], "resolved": [], "loop": []}
+    for _ in range(repeats):
+        for name, fn in (("hook", through_hook), ("resolved", through_resolved),
+                         ("loop", through_loop)):
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) / calls * 1e6)
+    return {name: _stats(values) for name, values in times.items()}
+
+
 def run_all(quick: bool) -> list[tuple[str, str, str]]:
     """Run every core benchmark; returns (figure, measured, target) rows."""
     root = Path(tempfile.mkdtemp(prefix="unilog-bench-"))
@@ -165,6 +214,12 @@ def run_all(quick: bool) -> list[tuple[str, str, str]]:
                  f"{cost['unilog_us'][0]:.2f} us [{cost['unilog_us'][1]:.2f}-"
                  f"{cost['unilog_us'][2]:.2f}]; direct csv.writer {cost['direct_csv_us'][0]:.2f} "
                  f"us; ratio {cost['ratio']:.2f}x", "<= 10 us"))
+    disp = dispatch_cost(20000 if quick else 500000, repeats)
+    rows.append(("handing a row to the run's 2 members (median per row)",
+                 f"pluggy hook call {disp['hook'][0]:.2f} us; resolved once through pluggy "
+                 f"{disp['resolved'][0]:.2f} us; plain loop {disp['loop'][0]:.2f} us; "
+                 f"ratio resolved/loop {disp['resolved'][0] / disp['loop'][0]:.2f}x",
+                 "close to the plain loop"))
     thr = csv_throughput(5000 if quick else 100000, repeats, root)
     rows.append(("CSV record end to end (values/s until finish returns)",
                  f"{thr['unilog_values_per_s'][0]:,.0f} [{thr['unilog_values_per_s'][1]:,.0f}-"

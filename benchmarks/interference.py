@@ -24,7 +24,6 @@ every SDK, in a process of its own), so no variant pays for a cold disk.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -144,6 +143,28 @@ def measure(backends: str, steps: int, isolation: str, step: str, cold: bool) ->
             "init_s": init_s, "child_mb": child_mb}
 
 
+def short_run(isolation: str) -> dict:
+    """A short run with all six backends in a fresh interpreter: ``init`` returning,
+    the first row stored by every backend (``flush`` after it), and the whole run
+    until ``finish`` returns; the logging process's start is in these figures."""
+    import unilog
+    from benchmarks.common import values
+
+    root = tempfile.mkdtemp(prefix="unilog-bench-short-")
+    specs = _specs(SIX.split(","), Path(root))
+    start = time.perf_counter()
+    run = unilog.init(project="bench-short", dir=root, mode="offline", backends=specs,
+                      isolation=isolation)
+    init_s = time.perf_counter() - start
+    run.log(values(0))
+    run.flush(timeout=300)
+    first_s = time.perf_counter() - start
+    for i in range(1, 100):
+        run.log(values(i))
+    run.finish(timeout=300)
+    return {"init_s": init_s, "first_s": first_s, "total_s": time.perf_counter() - start}
+
+
 def _one(label: str, backends: str, isolation: str, steps: int, step: str, cold: bool) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.interference", backends or "-", str(steps),
@@ -197,6 +218,20 @@ def run(quick: bool, out: Path) -> list[tuple[str, str, str]]:
                     f"{med(r['finish_s'] for r in measured):.2f} s"
                     + (f"; logging process peak {med(child):.0f} MB" if child else ""),
                     _target(label)))
+    for isolation in ("process", "thread"):
+        short = []
+        for _ in range(repeats):
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.interference", "short",
+                                   isolation], capture_output=True, text=True, timeout=900,
+                                  cwd=Path(__file__).resolve().parent.parent)
+            if proc.returncode != 0:
+                raise RuntimeError(f"short run failed: {proc.stderr[-2000:]}")
+            short.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append((f"a short run, six backends, isolation={isolation!r} (100 rows, a fresh "
+                     "interpreter)",
+                     f"init returns in {med(r['init_s'] for r in short) * 1e3:.0f} ms; every "
+                     f"backend has the first row after {med(r['first_s'] for r in short):.2f} s; "
+                     f"finish returns after {med(r['total_s'] for r in short):.2f} s", "-"))
     plots.bar_plot(out / "interference.png",
                    "CPU training loop, 1.2 ms steps: time / time without logging",
                    "x the loop without logging", list(plotted), list(plotted.values()))
@@ -211,7 +246,9 @@ def _target(label: str) -> str:
     return "-"
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1] == "short":
+    print(json.dumps(short_run(sys.argv[2])))
+elif __name__ == "__main__":
     backends_arg, steps_arg, isolation_arg, step_arg, phase_arg = sys.argv[1:6]
     result = measure("" if backends_arg == "-" else backends_arg, int(steps_arg),
                      isolation_arg, step_arg, phase_arg == "cold")

@@ -271,3 +271,14 @@ def test_a_device_value_that_cannot_be_read_costs_only_itself():
     assert row.values["cpu"] == 1.0
     with pytest.raises(RuntimeError, match="device lost"):
         row.values["gpu"].resolve()
+
+
+def test_options_that_cannot_be_pickled_keep_the_backend_on_a_thread(recorded):
+    with pytest.warns(unilog.UnilogWarning, match="option 'fetchable' cannot be sent to the "
+                                                  "logging process"):
+        run = unilog.init(backends=["csv", {"name": "recorder", "isolation": "process",
+                                            "fetchable": {"f": lambda: "x"}}])
+    run.log({"x": 1.0})
+    report = run.finish(timeout=10)
+    assert "process" not in report["recorder"]  # it ran here, where the lambda lives
+    assert recorded["default"]["rows"] == [(0, {"x": 1.0})]

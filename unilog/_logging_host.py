@@ -134,7 +134,7 @@ class Host:
             self._in_thread(self._request, token, *message[2:])
 
     def _open(self, token: int, spec: dict[str, Any]) -> None:
-        from unilog import plugins, settings
+        from unilog import plugins
         from unilog.dispatch import BackendWorker, Dispatcher
 
         _adopt(spec["environ"], spec["cwd"])

@@ -109,7 +109,9 @@ class RemoteBackends:
         self.policy = policy
         self.on_open = on_open
         self.forwarder = process.forwarder
-        self.busy = self.forwarder.busy
+        # A fork need not wait for the forwarder: the forked child never uses the
+        # pipe (it closes its copy) and has no SDK in it. So this is never held.
+        self.busy = threading.Lock()
         self.put_count = 0  # records put, per backend (each gets every record)
         self.dropped = 0  # records the forwarder's full queue refused
         self.lost = 0  # records that could not be shipped (the child is gone)

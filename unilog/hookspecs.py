@@ -8,8 +8,9 @@ Two plugin managers use these specs:
 
 - the **global** one (``unilog.plugins``) holds the built-in and third-party
   plugins: it asks them to register backends and tells observers about runs;
-- each **run** has its own, on which only that run's backends are registered
-  (as adapters that enqueue to the backend's worker). The dispatch hooks
+- each **run** has its own, on which only that run's backends are registered:
+  a worker per backend that runs in this process, and one member standing for
+  all of the run's backends in the logging process (:mod:`unilog.dispatch`). The dispatch hooks
   (``unilog_dispatch_*``) are called there, once per record, so one hook call
   reaches exactly the run's backends. Their implementations must never raise:
   pluggy stops at the first exception of a hook call.

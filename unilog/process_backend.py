@@ -1,33 +1,20 @@
-"""A backend in its own process: ``backends=[{"name": "wandb", "process": True}]``.
+"""A backend in a child process of its own, driven call by call over a pipe.
 
-Backends normally run on worker threads of the training process, where their
-Python code shares one interpreter lock with the training loop. With
-``process: True`` the backend's SDK runs in a child process instead, and its
-worker thread in the training process only ships batches of rows over a pipe
-(pickled, waiting on the pipe with the lock released). In a CPU training loop
-logging to six backends, moving them out of the training process cut the
-loop's slowdown from 3.2x to 1.2x (docs/performance.md).
+unilog's logging process (:mod:`unilog._logging_process`) hosts every SDK
+backend by default; this older mechanism remains for one case: the SwanLab
+backend, whose SDK holds one run per process, runs a second concurrent
+SwanLab run in a child of its own. Every backend method is a round trip; an
+error raised in the child is raised again in the caller (one that cannot be
+pickled arrives as a RuntimeError naming its type and message).
 
-Everything else is unchanged: the worker, its queue and bound, the error
-policy (an error raised in the child is raised again on the worker), flush,
-finish and the report. Choices:
-
-- The child is ``python -m unilog._process_child``, started when the backend
-  opens, with this process's ``sys.path``, so it finds the backend the same
-  way (a built-in backend or an installed plugin's entry point; a plugin
-  registered with ``register_plugin`` at run time does not exist there).
-  It is never a ``multiprocessing`` child, which would re-run the user's
-  ``__main__``.
-- The local record (``csv``) always stays in the training process.
-- Rows, media (device copies resolved on the worker, not the caller) and
-  artifacts are pickled; an exception that cannot be pickled arrives as a
-  RuntimeError naming its type and message.
-- The child runs in its own session, so a Ctrl-C or a SIGTERM sent to the
-  job's process group reaches only the training process, which then finishes
-  the run and closes the backend in order.
-- A child that outlives its backend (it hangs in its SDK past ``finish``'s
-  time limit) is killed when the training process exits; one whose parent
-  dies exits when its pipe closes.
+- The child is ``python -m unilog._process_child``, with this process's
+  ``sys.path``, so it finds the backend the same way (built in or an installed
+  plugin's entry point).
+- It runs in its own session, so Ctrl-C or a SIGTERM to the job's process
+  group reaches only the training process.
+- A child that outlives its backend (it hangs past ``finish``'s time limit) is
+  killed when this process exits; one whose parent dies exits when its pipe
+  closes.
 """
 
 from __future__ import annotations
