@@ -143,6 +143,53 @@ def measure(backends: str, steps: int, isolation: str, step: str, cold: bool) ->
             "init_s": init_s, "child_mb": child_mb}
 
 
+def handoff_cost(batches: int, rows_per_batch: int = 100) -> dict:
+    """Per batch of rows (4 scalars each), on the sending side: pickling it as the
+    forwarder does, sending the bytes over a pipe to a reader process, and, the
+    alternative, copying the same bytes into shared memory. A row holds any
+    keys and kinds of values, so shared memory would still need the pickling;
+    it could only replace the pipe's copy."""
+    import multiprocessing as mp
+    from multiprocessing import shared_memory
+    from types import MappingProxyType
+
+    from unilog._logging_process import dumps
+    from unilog.backend import Row
+    from benchmarks.common import values
+
+    batch = [["records", 1, [Row(i, MappingProxyType(values(i)), time.time())
+                             for i in range(rows_per_batch)]]]
+    payload = dumps(batch)
+    ctx = mp.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    reader = ctx.Process(target=_drain_pipe, args=(receive,))
+    reader.start()
+    memory = shared_memory.SharedMemory(create=True, size=len(payload) * 2)
+    times: dict[str, list[float]] = {"pickle": [], "pipe": [], "shared_memory": []}
+    try:
+        for _ in range(batches):
+            start = time.perf_counter()
+            dumps(batch)
+            times["pickle"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            send.send_bytes(payload)
+            times["pipe"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            memory.buf[:len(payload)] = payload
+            times["shared_memory"].append(time.perf_counter() - start)
+        send.send_bytes(b"")
+        reader.join(timeout=60)
+    finally:
+        memory.close()
+        memory.unlink()
+    return {k: statistics.median(v) * 1e6 for k, v in times.items()} | {"bytes": len(payload)}
+
+
+def _drain_pipe(receive) -> None:
+    while receive.recv_bytes():
+        pass
+
+
 def short_run(isolation: str) -> dict:
     """A short run with all six backends in a fresh interpreter: ``init`` returning,
     the first row stored by every backend (``flush`` after it), and the whole run
@@ -218,6 +265,12 @@ def run(quick: bool, out: Path) -> list[tuple[str, str, str]]:
                     f"{med(r['finish_s'] for r in measured):.2f} s"
                     + (f"; logging process peak {med(child):.0f} MB" if child else ""),
                     _target(label)))
+    handoff = handoff_cost(200 if quick else 5000)
+    rows.append(("hand-off of a batch of 100 rows (4 scalars each) to the logging process, "
+                 "on the forwarder's thread (median)",
+                 f"pickling {handoff['pickle']:.0f} us ({handoff['bytes']:,} bytes); then over "
+                 f"a pipe {handoff['pipe']:.0f} us, or copied into shared memory "
+                 f"{handoff['shared_memory']:.1f} us", "-"))
     for isolation in ("process", "thread"):
         short = []
         for _ in range(repeats):

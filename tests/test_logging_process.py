@@ -282,3 +282,47 @@ def test_options_that_cannot_be_pickled_keep_the_backend_on_a_thread(recorded):
     report = run.finish(timeout=10)
     assert "process" not in report["recorder"]  # it ran here, where the lambda lives
     assert recorded["default"]["rows"] == [(0, {"x": 1.0})]
+
+
+def test_a_forked_child_closes_its_copy_of_the_pipe_cleanly(tmp_path, runs_dir):
+    script = textwrap.dedent("""
+        import gc, os, unilog
+        run = unilog.init(project="p", backends=["tensorboard"])
+        run.log({"x": 1.0})
+        run.flush(timeout=30)
+        pid = os.fork()
+        if pid == 0:
+            gc.collect()  # a second close of the pipe's descriptors would print here
+            os._exit(0)
+        os.waitpid(pid, 0)
+        run.log({"x": 2.0})
+        print(run.finish()["tensorboard"]["delivered"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+    assert proc.returncode == 0, proc.stderr
+    assert "Bad file descriptor" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert proc.stdout.split()[-1] == "3"  # the config and both rows
+
+
+def test_an_option_only_the_script_can_unpickle_keeps_the_backend_here(tmp_path, runs_dir):
+    script = textwrap.dedent("""
+        import warnings, unilog
+        class Mine:  # lives in the script's __main__, which the logging process is not
+            pass
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = unilog.init(backends=["csv", {"name": "recorder", "isolation": "process",
+                                                "fetchable": {"f": Mine()}}])
+        run.log({"x": 1.0})
+        report = run.finish()
+        print([str(w.message) for w in caught])
+        print("process" in report["recorder"], report["recorder"]["delivered"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+    assert proc.returncode == 0, proc.stderr
+    warned, where = proc.stdout.strip().splitlines()[-2:]
+    assert "option 'fetchable' cannot be sent to the logging process" in warned
+    assert "__main__" in warned
+    assert where == "False 2"

@@ -365,11 +365,13 @@ def test_an_uncaught_exception_prints_one_traceback_and_fails_the_run(tmp_path, 
     assert unilog.read_run(runs_dir / "p" / "boom").manifest["status"] == "failed"
 
 
-NO_NETWORK = """
+NETWORK_GUARD = """
+    # sitecustomize: every Python process of the test (the training process and
+    # unilog's logging process) records and refuses any network call.
     import os, socket
-    import unilog
+    CALLS = os.path.join(os.environ["GUARD_DIR"], "network-calls.txt")
     def record(what):  # at once, to a file: wandb's analytics would export at exit
-        with open("network-calls.txt", "a") as f:
+        with open(CALLS, "a") as f:
             f.write(repr(what) + "\\n")
         raise OSError("no network in this test")
     def refuse(name):
@@ -382,7 +384,12 @@ NO_NETWORK = """
             record(("connect", address))
         return real_connect(self, address)
     socket.socket.connect = connect
+"""
+
+NO_NETWORK = """
+    import os
     import numpy as np
+    import unilog
     with unilog.init(project="p", backends=["wandb"], mode="offline", on_error="raise") as run:
         for i in range(20):
             run.log({"loss": 1.0 / (i + 1)})
@@ -396,13 +403,18 @@ NO_NETWORK = """
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("isolation", ["process", "thread"])
 @pytest.mark.parametrize("reporting", [None, "true"], ids=["default", "user-enabled"])
-def test_offline_makes_no_network_call(tmp_path, runs_dir, reporting):
-    """No call from Python, nor (where strace runs) from wandb-core; with the user's
-    WANDB_ERROR_REPORTING=true, wandb's analytics do call out, as the user chose."""
-    # wandb on a thread of this process, where the guard above sees its Python calls
-    # (strace -f would follow the logging process, but the guard would not).
-    env = subprocess_env(UNILOG_DIR=str(runs_dir), UNILOG_ISOLATION="thread")
+def test_offline_makes_no_network_call(tmp_path, runs_dir, reporting, isolation):
+    """No call from Python (in the training process or the logging process), nor
+    (where strace runs) from wandb-core; with the user's WANDB_ERROR_REPORTING=true,
+    wandb's analytics do call out, as the user chose."""
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(textwrap.dedent(NETWORK_GUARD))
+    env = subprocess_env(UNILOG_DIR=str(runs_dir), UNILOG_ISOLATION=isolation,
+                         GUARD_DIR=str(tmp_path))
+    env["PYTHONPATH"] = os.pathsep.join([str(guard), env["PYTHONPATH"]])
     env.pop("WANDB_ERROR_REPORTING", None)
     if reporting:
         env["WANDB_ERROR_REPORTING"] = reporting
@@ -415,10 +427,14 @@ def test_offline_makes_no_network_call(tmp_path, runs_dir, reporting):
                           env=env)
     assert proc.returncode == 0, proc.stderr
     calls = tmp_path / "network-calls.txt"
+    # The backend sets WANDB_ERROR_REPORTING=false where wandb runs, unless the user
+    # set it; in the logging process, the training process's environment is untouched.
+    where_wandb_ran = reporting or ("false" if isolation == "thread" else "None")
     if reporting:  # the control: the guard does see wandb's analytics
-        assert proc.stdout.strip() == "true" and "forge.coreweave.com" in calls.read_text()
+        assert "forge.coreweave.com" in calls.read_text()
+        assert proc.stdout.strip() == reporting
         return
-    assert proc.stdout.strip() == "false"  # set by the backend, as the user had not
+    assert proc.stdout.strip() == where_wandb_ran
     assert not calls.exists(), calls.read_text()
     if trace.exists():  # wandb-core is a Go process: its syscalls, not Python's socket
         assert [line for line in trace.read_text().splitlines()

@@ -2,15 +2,18 @@
 
 ``python -m unilog._logging_host <read fd> <write fd>``. Each message from the
 training process is a pickled list of ``("open", token, spec)``,
-``("records", token, records)``, ``("flush", token, id)``,
-``("close", token, id, status, exit_code, timeout)`` and
-``("request", token, id, backend, name, alias, root, timeout)``. Each run gets a
+``("records", token, records)``, ``("flush", token, id, deadline)``,
+``("close", token, id, status, exit_code, deadline)`` and
+``("request", token, id, backend, name, alias, root, timeout)`` (deadlines are
+``time.monotonic()`` values: one clock for both processes). Each run gets a
 :class:`unilog.dispatch.Dispatcher` of :class:`unilog.dispatch.BackendWorker` s
 here, exactly as a run with ``isolation="thread"`` has in the training
 process, so batching, isolation of bad values, the error policy and the
 counts are the same code. What goes back: ``("opened", token, name, info)``,
+``("open_failed", token, reason)``,
 ``("policy", token, backend, error, phase, site)``, ``("log", level, text)``,
-``("progress", token, {name: done})`` and ``("answer", id, result, error)``.
+``("progress", token, {name: (done, delivered, disabled)})`` and
+``("answer", id, result, error)``.
 
 EOF on the pipe, or the training process gone (its pid no longer this
 process's parent), closes every open run as killed, then the process exits.
@@ -59,6 +62,10 @@ class _Channel:
     def __init__(self, connection: Connection):
         self._connection = connection
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close this copy of the connection (in a forked child; takes no lock)."""
+        self._connection.close()
 
     def send(self, *message: Any) -> None:
         try:
@@ -118,7 +125,9 @@ class Host:
         self.channel = channel
         self.runs: dict[int, Any] = {}  # token -> Dispatcher
         self._plugin_settings = {v: os.environ.get(v) for v in _PLUGIN_VARIABLES}
+        self._adopted: dict[str, str] = dict(os.environ)  # the training process's, last seen
         self._ending = threading.Lock()
+        self._ended = False
 
     def handle(self, message: tuple) -> None:
         kind, token = message[0], message[1]
@@ -127,7 +136,7 @@ class Host:
         elif kind == "open":
             self._open(token, message[2])
         elif kind == "flush":
-            self._in_thread(self._flush, token, message[2])
+            self._in_thread(self._flush, token, *message[2:])
         elif kind == "close":
             self._in_thread(self._close, token, *message[2:])
         elif kind == "request":
@@ -137,22 +146,44 @@ class Host:
         from unilog import plugins
         from unilog.dispatch import BackendWorker, Dispatcher
 
-        _adopt(spec["environ"], spec["cwd"])
+        self._adopt(spec["environ"], spec["cwd"])
         current = {v: os.environ.get(v) for v in _PLUGIN_VARIABLES}
         if current != self._plugin_settings:  # the user changed which plugins load
             plugins.reset()
             self._plugin_settings = current
-        policy = _ForwardingPolicy(self.channel, token, spec["on_error"],
-                                   spec["max_consecutive"])
-        workers = []
-        for name, options, queue_size in spec["backends"]:
-            backend = _build(name, options)
-            workers.append(BackendWorker(
-                backend, spec["run"], policy, queue_size=queue_size,
-                on_open=lambda n, info: self.channel.send("opened", token, n, sendable(info))))
-        dispatcher = Dispatcher(workers)
-        dispatcher.start()
+        try:
+            policy = _ForwardingPolicy(self.channel, token, spec["on_error"],
+                                       spec["max_consecutive"])
+            workers = []
+            for name, options, queue_size in spec["backends"]:
+                backend = _build(name, options)
+                workers.append(BackendWorker(
+                    backend, spec["run"], policy, queue_size=queue_size,
+                    on_open=lambda n, info: self.channel.send("opened", token, n,
+                                                              sendable(info))))
+            dispatcher = Dispatcher(workers)
+            dispatcher.start()
+        except Exception as exc:  # a bug of ours: the run's backends are reported failed
+            self.channel.send("open_failed", token, f"{type(exc).__name__}: {exc}")
+            raise
         self.runs[token] = dispatcher
+
+    def _adopt(self, environ: dict[str, str], cwd: str) -> None:
+        """The training process's environment and folder as they were at its ``init``:
+        only what changed there since the last run is applied, so what the backends
+        set here for themselves (MLflow's HTTP bounds) stays."""
+        for key, value in environ.items():
+            if self._adopted.get(key) != value:
+                os.environ[key] = value
+        for key in self._adopted.keys() - environ.keys():  # unset there since
+            if os.environ.get(key) == self._adopted[key]:
+                del os.environ[key]
+        self._adopted = dict(environ)
+        if os.getcwd() != cwd:
+            try:
+                os.chdir(cwd)
+            except OSError:
+                pass
 
     @staticmethod
     def _records(dispatcher: Any, records: list[Any]) -> None:
@@ -178,15 +209,17 @@ class Host:
         threading.Thread(target=fn, args=args, daemon=True,
                          name=f"unilog-host-{fn.__name__.strip('_')}").start()
 
-    def _flush(self, token: int, control_id: int) -> None:
+    def _flush(self, token: int, control_id: int, deadline: float) -> None:
         dispatcher = self.runs.get(token)
-        # The training process waits as long as it likes; an answer that comes late is ignored.
-        late = dispatcher.flush(600.0) if dispatcher is not None else []
+        # Bounded by the caller's own deadline (time.monotonic is one clock for both).
+        late = (dispatcher.flush(max(0.0, deadline - time.monotonic()))
+                if dispatcher is not None else [])
         self.channel.send("answer", control_id, late, None)
 
     def _close(self, token: int, control_id: int, status: str, exit_code: int,
-               timeout: float) -> None:
+               deadline: float) -> None:
         dispatcher = self.runs.get(token)
+        timeout = max(0.0, deadline - time.monotonic())
         reports = dispatcher.close(status, exit_code, timeout) if dispatcher else {}
         self.channel.send("answer", control_id, sendable(reports), None)
         self.runs.pop(token, None)
@@ -203,27 +236,33 @@ class Host:
 
     def report_progress(self) -> None:
         """Every second: how many records each backend of each run finished."""
-        last: dict[int, dict[str, int]] = {}
+        last: dict[int, dict[str, tuple]] = {}
         while True:
             time.sleep(_PROGRESS_S)
             for token, dispatcher in list(self.runs.items()):
-                done = {m.name: m.adapter.counts.done for m in dispatcher.members}
+                done = {m.name: (m.adapter.counts.done, m.adapter.counts.delivered,
+                                 m.adapter.disabled) for m in dispatcher.members}
                 if done != last.get(token):
                     last[token] = done
                     self.channel.send("progress", token, done)
 
     def end(self, why: str) -> bool:
-        """The training process is gone: close every open run as killed (once;
-        False when another thread is already at it)."""
-        if not self._ending.acquire(blocking=False):
-            return False
+        """The training process is gone: close every open run as killed, once. A
+        second caller waits for the first to be done, then gets False."""
+        with self._ending:
+            if self._ended:
+                return False
+            self._ended = True
+            self._close_all()
+        return True
+
+    def _close_all(self) -> None:
         for token, dispatcher in list(self.runs.items()):
             try:
                 dispatcher.close("killed", -1, 30.0)
             except Exception:
                 pass
             self.runs.pop(token, None)
-        return True
 
 
 def _build(name: str, options: dict[str, Any]) -> Any:
@@ -243,17 +282,6 @@ def _build(name: str, options: dict[str, Any]) -> Any:
 
         Unbuildable.name = name
         return Unbuildable()
-
-
-def _adopt(environ: dict[str, str], cwd: str) -> None:
-    """The training process's environment and folder as they are now."""
-    for key in [k for k in os.environ if k not in environ]:
-        del os.environ[key]
-    os.environ.update(environ)
-    try:
-        os.chdir(cwd)
-    except OSError:
-        pass
 
 
 def _watch_parent(host: Host, parent: int) -> None:
@@ -279,12 +307,23 @@ def main(argv: list[str]) -> int:
                      name="unilog-host-progress").start()
     threading.Thread(target=_watch_parent, args=(host, os.getppid()), daemon=True,
                      name="unilog-host-watch").start()
+    # An SDK that forks here (not exec) must not keep the pipe open in its child:
+    # the training process would never see this process end.
+    os.register_at_fork(after_in_child=lambda: (receive.close(), channel.close()))
     while True:
         try:
-            messages = pickle.loads(receive.recv_bytes())
+            data = receive.recv_bytes()
         except (EOFError, OSError):
             host.end("its pipe closed")
             return 0
+        try:
+            messages = pickle.loads(data)
+        except Exception as exc:  # costs this message only; the other runs go on
+            logging.getLogger("unilog").error(
+                "unilog's logging process could not read a message from the training "
+                "process (%s: %s); the records in it are lost to the backends (the local "
+                "record has them)", type(exc).__name__, exc)
+            continue
         for message in messages:
             try:
                 host.handle(message)

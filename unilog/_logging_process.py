@@ -43,7 +43,6 @@ import logging
 import os
 import pickle
 import subprocess
-import sys
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -52,7 +51,7 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from unilog.backend import Row, RunInfo
-from unilog.dispatch import DEFAULT_QUEUE_SIZE, Control, Worker
+from unilog.dispatch import DEFAULT_QUEUE_SIZE, Control, RecordHooks, Worker
 from unilog.hookspecs import hookimpl
 from unilog.policy import ErrorPolicy
 from unilog.tensors import PendingScalar
@@ -92,7 +91,7 @@ def dumps(message: Any) -> bytes:
     return buffer.getvalue()
 
 
-class RemoteBackends:
+class RemoteBackends(RecordHooks):
     """A run's backends in the logging process, as one member of its dispatcher."""
 
     name = "unilog-logging-process"
@@ -115,10 +114,15 @@ class RemoteBackends:
         self.put_count = 0  # records put, per backend (each gets every record)
         self.dropped = 0  # records the forwarder's full queue refused
         self.lost = 0  # records that could not be shipped (the child is gone)
-        self.progress: dict[str, int] = {}  # records each backend finished, per the child
+        # Per backend, from the child every second: (records finished with, delivered,
+        # disabled reason); what a report says if the child dies before the close.
+        self.progress: dict[str, tuple[int, int, str | None]] = {}
         self.infos: dict[str, dict[str, Any]] = {}
         self.reports_from_child: dict[str, dict[str, Any]] | None = None
         self.unopened: str | None = None  # why the child never got the run (else None)
+        # The environment and folder the SDKs see: this process's at init, taken
+        # here on the caller's thread (not later, when the forwarder ships the open).
+        self.environ, self.cwd = dict(os.environ), os.getcwd()
         self._closing: Control | None = None
 
     # -- producer side: hook implementations, called on the caller's thread ----
@@ -131,22 +135,8 @@ class RemoteBackends:
         if not self.forwarder.put((self, ("local_only", row) if local_only else row)):
             self.dropped += 1
 
-    @hookimpl
-    def unilog_dispatch_config(self, config: dict[str, Any]) -> None:
-        """Queue the config (never raises)."""
-        self._put(("config", config))
-
-    @hookimpl
-    def unilog_dispatch_summary(self, summary: dict[str, Any]) -> None:
-        """Queue summary values (never raises)."""
-        self._put(("summary", summary))
-
-    @hookimpl
-    def unilog_dispatch_artifact(self, artifact: Any) -> None:
-        """Queue an artifact (never raises)."""
-        self._put(("artifact", artifact))
-
-    def _put(self, record: Any) -> None:
+    def put_record(self, record: tuple[str, Any]) -> None:
+        """Queue a config, summary or artifact record for the child (never raises)."""
         self.put_count += 1
         if not self.forwarder.put((self, record)):
             self.dropped += 1
@@ -158,11 +148,11 @@ class RemoteBackends:
         self.process.start()
         self.forwarder.send_control(Control("open", self))
 
-    def barrier(self) -> Control | None:
+    def barrier(self, timeout: float) -> Control | None:
         """Queue a flush of the run's backends; its answer lists those late in the child."""
-        if self.process.ended:
+        if self.process.ended or not self.forwarder.alive():
             return None
-        control = Control("flush", self)
+        control = Control("flush", self, time.monotonic() + timeout)
         self.forwarder.send_control(control)
         return control
 
@@ -184,8 +174,14 @@ class RemoteBackends:
         return control.result
 
     def close(self, status: str, exit_code: int, timeout: float) -> None:
-        """Queue the close of the run's backends."""
-        self._closing = Control("close", self, status, exit_code, timeout)
+        """Queue the close of the run's backends, to be done by a deadline taken now
+        (``time.monotonic`` is one clock for both processes), so a backlog on the way
+        does not make the child answer after the caller stopped waiting."""
+        deadline = time.monotonic() + max(0.0, timeout * _CLOSE_SHARE - 0.1)
+        self._closing = Control("close", self, status, exit_code, deadline)
+        if self.process.ended or not self.forwarder.alive():
+            self._closing.answer()  # nothing would answer it: reported from what is known
+            return
         self.forwarder.send_control(self._closing)
 
     def wait(self, deadline: float) -> bool:
@@ -208,16 +204,17 @@ class RemoteBackends:
 
     def _unanswered(self, name: str) -> dict[str, Any]:
         """The report of a backend whose close the child never answered."""
-        done = self.progress.get(name, 0)
+        done, delivered, disabled = self.progress.get(name, (0, 0, None))
         missing = max(0, self.put_count - self.dropped - self.lost - done)
-        report = {"delivered": done, "skipped": 0, "failed": 0, "failed_values": 0,
+        report = {"delivered": delivered, "skipped": 0, "failed": 0, "failed_values": 0,
                   "errors": 0, "fallback": 0, "collisions": 0, "undelivered": 0,
-                  "timed_out": True, "disabled": None, "info": dict(self.infos.get(name, {})),
-                  "key_map": {}, "refused_keys": []}
+                  "timed_out": True, "disabled": disabled,
+                  "info": dict(self.infos.get(name, {})), "key_map": {}, "refused_keys": []}
         if self.process.ended or self.unopened:
             report["timed_out"] = False
             report["disabled"] = (f"failed to open: {self.unopened}" if self.unopened else
-                                  f"its logging process ended ({self.process.ended})")
+                                  disabled or f"its logging process ended "
+                                              f"({self.process.ended})")
             report["failed"] = missing  # not confirmed by the child: taken as lost
             report["errors"] = 1
         else:
@@ -247,25 +244,28 @@ class Forwarder(Worker):
 
     def _process(self, batch: list[Any]) -> bool:
         messages: list[Any] = []
-        current: list[Any] | None = None
-        for item in batch:
-            if type(item) is Control:
-                messages.append(self.process.control_message(next(self._controls), item))
-                current = None
-                continue
-            remote, record = item
-            if current is None or current[1] != remote.token:
-                current = ["records", remote.token, []]
-                messages.append(current)
-            current[2].append(record)
-        if messages:
-            try:
-                self.process.send(messages)
-            except Exception as exc:  # a bug of ours: counted, and the forwarder goes on
-                logger.error("unilog could not ship records to its logging process: %s: %s",
-                             type(exc).__name__, exc)
-                self.process._undeliverable(messages)
+        try:
+            current: list[Any] | None = None
+            for item in batch:
+                if type(item) is Control:
+                    messages.append(self.process.control_message(next(self._controls), item))
+                    current = None
+                    continue
+                remote, record = item
+                if current is None or current[1] != remote.token:
+                    current = ["records", remote.token, []]
+                    messages.append(current)
+                current[2].append(record)
+            self.process.send(messages)
+        except Exception as exc:  # a bug of ours: counted, and the forwarder goes on
+            logger.error("unilog could not ship records to its logging process: %s: %s",
+                         type(exc).__name__, exc)
+            self.process.count_lost(batch)
         return False
+
+    def _stopped(self, exc: BaseException) -> None:
+        # Its thread died (nothing caught it): the logging process is unusable.
+        self.process._child_gone(f"its forwarder stopped: {type(exc).__name__}: {exc}")
 
 
 class LoggingProcess:
@@ -318,27 +318,10 @@ class LoggingProcess:
                                  daemon=True).start()
 
     def _spawn(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        try:
-            self._child = subprocess.Popen(
-                [sys.executable, "-m", "unilog._logging_host", str(to_child_r),
-                 str(from_child_w)], pass_fds=(to_child_r, from_child_w), env=env,
-                stdin=subprocess.DEVNULL,
-                # Its own session: Ctrl-C or a SIGTERM to the job's process group
-                # reaches the training process, which then closes the backends in order.
-                start_new_session=True)
-        except BaseException:
-            for fd in (to_child_w, from_child_r):
-                os.close(fd)
-            raise
-        finally:
-            os.close(to_child_r)
-            os.close(from_child_w)
+        from unilog.process_backend import spawn
+
+        self._child, self._send, self._receive = spawn("unilog._logging_host")
         self.pid_of_child = self._child.pid
-        self._send = Connection(to_child_w, readable=False)
-        self._receive = Connection(from_child_r, writable=False)
         _alive.add(self)
 
     # -- runs ------------------------------------------------------------------------
@@ -364,11 +347,10 @@ class LoggingProcess:
             return ("open", remote.token, _open_spec(remote))
         self._pending[control_id] = control
         if control.kind == "flush":
-            return ("flush", remote.token, control_id)
+            return ("flush", remote.token, control_id, control.args[1])
         if control.kind == "close":
-            _, status, exit_code, timeout = control.args
-            return ("close", remote.token, control_id, status, exit_code,
-                    max(0.0, timeout * _CLOSE_SHARE - 0.1))
+            _, status, exit_code, deadline = control.args
+            return ("close", remote.token, control_id, status, exit_code, deadline)
         _, backend, name, alias, root, timeout = control.args
         return ("request", remote.token, control_id, backend, name, alias, str(root),
                 timeout)
@@ -380,11 +362,12 @@ class LoggingProcess:
             try:
                 payload = dumps(messages)
             except Exception:
-                payload = dumps(self._picklable(messages))
+                messages = self._picklable(messages)  # what cannot go is counted there
+                payload = dumps(messages)
             try:
                 self._send.send_bytes(payload)
                 return
-            except (OSError, ValueError, AttributeError) as exc:
+            except (OSError, ValueError, AttributeError, TypeError) as exc:  # closed at exit
                 self._child_gone(f"{type(exc).__name__}: {exc}")
         self._undeliverable(messages)
 
@@ -426,6 +409,15 @@ class LoggingProcess:
                 remote.policy.report(name, exc, "open (in the logging process)")
             remote.unopened = f"could not be sent to the logging process: {exc}"
 
+    def count_lost(self, batch: list[Any]) -> None:
+        """The records of ``batch`` (forwarder items) never reached the child; its
+        control messages are answered as if the child had not answered."""
+        for item in batch:
+            if type(item) is Control:
+                item.answer(list(item.args[0].names) if item.kind == "flush" else None)
+            else:
+                item[0].lost += 1
+
     def _undeliverable(self, messages: list[Any]) -> None:
         for message in messages:
             if message[0] == "records":
@@ -435,11 +427,12 @@ class LoggingProcess:
         self._answer_all()
 
     def _answer_all(self) -> None:
-        """The child is gone: nothing it was asked will be answered."""
+        """The child is gone: nothing it was asked will be answered. A flush is
+        answered with every backend of its run (none made it)."""
         for control_id in list(self._pending):
             control = self._pending.pop(control_id, None)
             if control is not None:
-                control.answer()
+                control.answer(list(control.args[0].names) if control.kind == "flush" else None)
 
     # -- the reader's side ------------------------------------------------------------
 
@@ -482,6 +475,8 @@ class LoggingProcess:
             return
         if kind == "opened":
             remote.opened(message[2], message[3])
+        elif kind == "open_failed":
+            remote.unopened = message[2]
         elif kind == "policy":
             _, _, backend, exc, phase, site, details = message
             remote.policy.report(backend, exc, phase, site=site, details=details)
@@ -504,7 +499,7 @@ class LoggingProcess:
         for connection in (self._send, self._receive):
             if connection is not None:
                 try:
-                    os.close(connection.fileno())
+                    connection.close()  # takes no lock; closes the descriptor once
                 except OSError:
                     pass
         self._send = self._receive = None
@@ -529,11 +524,11 @@ class LoggingProcess:
 
 def _open_spec(remote: RemoteBackends) -> dict[str, Any]:
     """What the child needs to open a run's backends: the same environment and
-    folder as the training process has now (settings are read at open)."""
+    folder as the training process had at ``init`` (SDKs read settings at open)."""
     policy = remote.policy
     return {"backends": remote.specs, "run": remote.run, "on_error": policy.mode,
-            "max_consecutive": policy.max_consecutive, "environ": dict(os.environ),
-            "cwd": os.getcwd()}
+            "max_consecutive": policy.max_consecutive, "environ": remote.environ,
+            "cwd": remote.cwd}
 
 
 _alive: set[LoggingProcess] = set()
@@ -547,6 +542,7 @@ def _stop_all() -> None:
 
 
 def _after_fork_in_child() -> None:
+    LoggingProcess._lock = threading.Lock()  # another thread may have held it at the fork
     for process in list(_alive):
         process._forget_in_fork()
     _alive.clear()

@@ -251,7 +251,30 @@ class Worker:
         """Called every ``flush_interval`` seconds while records arrive."""
 
 
-class BackendWorker(Worker):
+class RecordHooks:
+    """The hooks of a run's member for what is not a row: each queues a
+    ``(kind, payload)`` record through the member's ``put_record``."""
+
+    def put_record(self, record: tuple[str, Any]) -> None:
+        raise NotImplementedError
+
+    @hookimpl
+    def unilog_dispatch_config(self, config: dict[str, Any]) -> None:
+        """Queue the config (never raises)."""
+        self.put_record(("config", config))
+
+    @hookimpl
+    def unilog_dispatch_summary(self, summary: dict[str, Any]) -> None:
+        """Queue summary values (never raises)."""
+        self.put_record(("summary", summary))
+
+    @hookimpl
+    def unilog_dispatch_artifact(self, artifact: Any) -> None:
+        """Queue an artifact (never raises)."""
+        self.put_record(("artifact", artifact))
+
+
+class BackendWorker(RecordHooks, Worker):
     """One backend in this process: its queue and thread, delivering through its adapter."""
 
     def __init__(self, backend: Backend, run: RunInfo, policy: ErrorPolicy, *,
@@ -279,24 +302,13 @@ class BackendWorker(Worker):
         else:
             self.put(row)
 
-    @hookimpl
-    def unilog_dispatch_config(self, config: dict[str, Any]) -> None:
-        """Queue the config (never raises)."""
-        self.put(("config", config))
-
-    @hookimpl
-    def unilog_dispatch_summary(self, summary: dict[str, Any]) -> None:
-        """Queue summary values (never raises)."""
-        self.put(("summary", summary))
-
-    @hookimpl
-    def unilog_dispatch_artifact(self, artifact: Any) -> None:
-        """Queue an artifact (never raises)."""
-        self.put(("artifact", artifact))
+    def put_record(self, record: tuple[str, Any]) -> None:
+        """Queue a config, summary or artifact record (never raises)."""
+        self.put(record)
 
     # -- the run's calls -----------------------------------------------------------
 
-    def barrier(self) -> Control | None:
+    def barrier(self, timeout: float) -> Control | None:
         """Queue a flush barrier (None when the thread is gone: nothing would answer)."""
         if not self.alive():
             return None
@@ -461,7 +473,7 @@ class Dispatcher:
             if self._closed:
                 return []
             for member in self.members:
-                control = member.barrier()
+                control = member.barrier(timeout)
                 if control is not None:
                     barriers.append((member, control))
         deadline = time.monotonic() + timeout

@@ -36,6 +36,30 @@ _children_lock = threading.Lock()
 _CLOSE_WAIT_S = 30.0  # for the child to exit after its backend closed
 
 
+def spawn(module: str) -> tuple[subprocess.Popen, Connection, Connection]:
+    """``python -m <module> <read fd> <write fd>`` with this process's ``sys.path``, in
+    a session of its own (so Ctrl-C or a SIGTERM to the job's process group reaches
+    only this process, which then ends the child's work in order); returns the
+    child and the connections to it and from it. Also the logging process's start."""
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", module, str(to_child_r), str(from_child_w)],
+            pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    except BaseException:
+        for fd in (to_child_w, from_child_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(to_child_r)
+        os.close(from_child_w)
+    return (child, Connection(to_child_w, readable=False),
+            Connection(from_child_r, writable=False))
+
+
 class ProcessBackend(Backend):
     """Runs ``cls(**options)`` in a child process; every method is a round trip."""
 
@@ -97,22 +121,7 @@ class ProcessBackend(Backend):
     # -- the child ------------------------------------------------------------------
 
     def _start_child(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        try:
-            self._child = subprocess.Popen(
-                [sys.executable, "-m", "unilog._process_child", str(to_child_r),
-                 str(from_child_w)], pass_fds=(to_child_r, from_child_w), env=env,
-                stdin=subprocess.DEVNULL,
-                # Its own session: Ctrl-C or a SIGTERM to the job's process group
-                # reaches the training process, which then closes the backend in order.
-                start_new_session=True)
-        finally:
-            os.close(to_child_r)
-            os.close(from_child_w)
-        self._send = Connection(to_child_w, readable=False)
-        self._receive = Connection(from_child_r, writable=False)
+        self._child, self._send, self._receive = spawn("unilog._process_child")
         with _children_lock:
             _children.add(self._child)
 

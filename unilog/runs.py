@@ -200,7 +200,8 @@ class Run:
 
         for key, value in options.items():
             try:
-                pickle.dumps(value)
+                if b"__main__" in pickle.dumps(value):  # the logging process has another
+                    raise TypeError("it refers to the script's own __main__ module")
             except Exception as exc:
                 warnings.warn(f"backend {name!r}: option {key!r} cannot be sent to the logging "
                               f"process ({type(exc).__name__}: {exc}), so this backend runs on "
