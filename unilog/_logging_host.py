@@ -38,6 +38,10 @@ from unilog.policy import ErrorPolicy, raise_site
 
 _PROGRESS_S = 1.0  # how often the training process hears how far each backend got
 _PLUGIN_VARIABLES = ("UNILOG_PLUGINS", "UNILOG_DISABLE_PLUGINS")
+#: Variables naming a service of the training process, which this process must not
+#: share: wandb's WANDB_SERVICE (set once wandb ran there) would make wandb here
+#: write through the training process's wandb-core, which dies with it.
+_NOT_ADOPTED = ("WANDB_SERVICE",)
 
 
 def sendable(value: Any) -> Any:
@@ -172,6 +176,7 @@ class Host:
         """The training process's environment and folder as they were at its ``init``:
         only what changed there since the last run is applied, so what the backends
         set here for themselves (MLflow's HTTP bounds) stays."""
+        environ = {k: v for k, v in environ.items() if k not in _NOT_ADOPTED}
         for key, value in environ.items():
             if self._adopted.get(key) != value:
                 os.environ[key] = value
@@ -295,6 +300,8 @@ def _watch_parent(host: Host, parent: int) -> None:
 
 def main(argv: list[str]) -> int:
     """Serve the training process until EOF."""
+    for variable in _NOT_ADOPTED:
+        os.environ.pop(variable, None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     receive = Connection(int(argv[0]), writable=False)
