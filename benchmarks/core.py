@@ -156,7 +156,7 @@ def dispatch_cost(calls: int, repeats: int) -> dict:
     from types import MappingProxyType
 
     from unilog.backend import Row
-    from unilog.dispatch import Dispatcher
+    from unilog._dispatch import Dispatcher
     from unilog.hookspecs import hookimpl
 
     class Member:

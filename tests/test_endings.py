@@ -326,7 +326,7 @@ def test_backend_ids_are_in_the_manifest_while_running_and_after_sigkill(tmp_pat
             pass  # the program recovers
         run.log({"x": 1})
     """, {}, marks=pytest.mark.xfail(strict=True, reason=(
-        "known limit, documented in lifecycle.py and docs/errors.md: the sys.exit wrapper "
+        "known limit, documented in unilog/_lifecycle.py and docs/errors.md: the sys.exit wrapper "
         "records the code when sys.exit is called on the main thread, so a SystemExit the "
         "program catches and survives still ends the run as failed"))),
     ("""

@@ -324,7 +324,7 @@ def test_full_queue_drops_for_that_backend_only(release, recorded):
 def ending_status(monkeypatch):
     """A backend's ``sys.exit()`` passes through unilog's sys.exit wrapper, which
     remembers the code as the process's ending status: restore it after the test."""
-    from unilog import lifecycle
+    from unilog import _lifecycle as lifecycle
 
     monkeypatch.setattr(lifecycle, "_ending_status", lifecycle._ending_status)
     monkeypatch.setattr(lifecycle, "_ending_code", lifecycle._ending_code)
@@ -383,7 +383,7 @@ def test_backend_leaking_cancelled_error_stops_only_itself(release, unilog_log):
 def test_flush_racing_finish_returns_at_once(monkeypatch):
     """finish() lands between flush()'s check that the run is open and its queuing
     of flush barriers: no barrier may end up behind the close, unanswered."""
-    from unilog import dispatch
+    from unilog import _dispatch as dispatch
 
     entered, flusher_thread = threading.Event(), []
 
@@ -421,7 +421,7 @@ def test_flush_does_not_wait_on_a_worker_whose_thread_has_ended(monkeypatch):
     """A worker thread ended by something nobody could catch (simulated: the
     backend fails to open, then its thread ends instead of serving) must not
     make every flush wait its whole timeout."""
-    from unilog.dispatch import BackendWorker
+    from unilog._dispatch import BackendWorker
 
     monkeypatch.setattr(BackendWorker, "_drain_disabled", lambda self: None)
     run = unilog.init(backends=["csv", "fails_to_open"])

@@ -104,7 +104,7 @@ def test_the_printed_commands_run_from_a_shell_without_the_venv(tmp_path):
 def test_reading_the_git_state_never_writes_the_users_index(tmp_path):
     """`git status` refreshes (rewrites, under index.lock) a stale index unless told
     not to: a `git commit` of the user's at that moment would fail."""
-    from unilog.manifest import git_state
+    from unilog._manifest import git_state
 
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -13,7 +13,7 @@ import pytest
 
 import unilog
 import unilog.hydra
-from unilog.settings import construct_backend, parse_backends
+from unilog._settings import construct_backend, parse_backends
 from unilog.plugins import get_backend_class
 
 from .conftest import REPO, subprocess_env

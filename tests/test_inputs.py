@@ -1,5 +1,5 @@
-"""Bad and unusual input to ``run.log``: each rule of unilog/normalize.py, and
-the per-backend adaptation of keys and media (unilog/dispatch.py).
+"""Bad and unusual input to ``run.log``: each rule of unilog/_normalize.py, and
+the per-backend adaptation of keys and media (unilog/_dispatch.py).
 
 Whatever the input, nothing already logged is lost: a refused key is left out
 (``on_error="warn"``, with a UnilogWarning naming it) or the whole call is
@@ -26,7 +26,7 @@ from unilog import plugins
 from unilog.config import REDACTED, is_secret_key
 from unilog.read import escape, last_step
 from unilog.errors import UnilogWarning
-from unilog.normalize import MAX_DEPTH, InvalidValue
+from unilog._normalize import MAX_DEPTH, InvalidValue
 
 # -- helpers ------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     :raises ConfigError: for any other invalid argument.
     """
     global run
-    from unilog import settings
+    from unilog import _settings as settings
     from unilog.runs import Run
 
     resolved = settings.resolve(

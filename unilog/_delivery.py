@@ -1,7 +1,7 @@
 """One backend's adapter: it shapes values for the backend and delivers them, a
 failure costing only what caused it.
 
-A :class:`BackendAdapter` is what a :class:`unilog.dispatch.Worker` hands its
+A :class:`BackendAdapter` is what a :class:`unilog._dispatch.Worker` hands its
 batches to when the worker serves one backend (in the training process, or in
 the logging process, :mod:`unilog._logging_process`). It knows nothing of
 queues or threads; the worker knows nothing of values:
@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from unilog.backend import Backend, KeyMapper, KeyRule, PartialBatch, Row, RunInfo
-from unilog.policy import ErrorPolicy
+from unilog._policy import ErrorPolicy
 from unilog.tensors import PendingScalar
 
 logger = logging.getLogger("unilog")

@@ -6,7 +6,7 @@ training process is a pickled list of ``("open", token, spec)``,
 ``("close", token, id, status, exit_code, deadline)`` and
 ``("request", token, id, backend, name, alias, root, timeout)`` (deadlines are
 ``time.monotonic()`` values: one clock for both processes). Each run gets a
-:class:`unilog.dispatch.Dispatcher` of :class:`unilog.dispatch.BackendWorker` s
+:class:`unilog._dispatch.Dispatcher` of :class:`unilog._dispatch.BackendWorker` s
 here, exactly as a run with ``isolation="thread"`` has in the training
 process, so batching, isolation of bad values, the error policy and the
 counts are the same code. What goes back: ``("opened", token, name, info)``,
@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from unilog.policy import ErrorPolicy, raise_site
+from unilog._policy import ErrorPolicy, raise_site
 
 _PROGRESS_S = 1.0  # how often the training process hears how far each backend got
 _PLUGIN_VARIABLES = ("UNILOG_PLUGINS", "UNILOG_DISABLE_PLUGINS")
@@ -148,7 +148,7 @@ class Host:
 
     def _open(self, token: int, spec: dict[str, Any]) -> None:
         from unilog import plugins
-        from unilog.dispatch import BackendWorker, Dispatcher
+        from unilog._dispatch import BackendWorker, Dispatcher
 
         self._adopt(spec["environ"], spec["cwd"])
         current = {v: os.environ.get(v) for v in _PLUGIN_VARIABLES}
@@ -272,7 +272,7 @@ class Host:
 
 def _build(name: str, options: dict[str, Any]) -> Any:
     """The backend, or a stand-in whose open fails with the reason it could not be built."""
-    from unilog import settings
+    from unilog import _settings as settings
     from unilog.backend import Backend
     from unilog.plugins import get_backend_class
 

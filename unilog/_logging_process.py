@@ -13,7 +13,7 @@ Parent side (this module):
 - :class:`RemoteBackends` is a run's member on its pluggy manager, standing
   for all of the run's backends in the child: a row costs one bounded put on
   the forwarder's queue, never a wake-up.
-- :class:`Forwarder` is the one :class:`unilog.dispatch.Worker` of the
+- :class:`Forwarder` is the one :class:`unilog._dispatch.Worker` of the
   process that ships what the runs queued: after each linger, everything
   waiting becomes one pickled message on the pipe (device tensors read and
   media settled here, on the forwarder's thread, never on the caller's).
@@ -51,9 +51,9 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from unilog.backend import Row, RunInfo
-from unilog.dispatch import DEFAULT_QUEUE_SIZE, Control, RecordHooks, Worker
+from unilog._dispatch import DEFAULT_QUEUE_SIZE, Control, RecordHooks, Worker
 from unilog.hookspecs import hookimpl
-from unilog.policy import ErrorPolicy
+from unilog._policy import ErrorPolicy
 from unilog.tensors import PendingScalar
 
 logger = logging.getLogger("unilog")
@@ -318,7 +318,7 @@ class LoggingProcess:
                                  daemon=True).start()
 
     def _spawn(self) -> None:
-        from unilog.process_backend import spawn
+        from unilog._process_backend import spawn
 
         self._child, self._send, self._receive = spawn("unilog._logging_host")
         self.pid_of_child = self._child.pid

@@ -1,4 +1,4 @@
-"""The child side of :mod:`unilog.process_backend`: one backend, driven over two pipes.
+"""The child side of :mod:`unilog._process_backend`: one backend, driven over two pipes.
 
 ``python -m unilog._process_child <read fd> <write fd>``. Each message is
 ``(method, args)``; each answer is ``("ok", result)`` or ``("error", exception)``.

@@ -348,3 +348,21 @@ class Backend:
         ``{"missing": {...}}``, what a server never received. Keys the core
         already reports (``delivered``, ``failed``, ...) are left to the core."""
         return {}
+
+
+def finish_timeout() -> float:
+    """The run's default bound, in seconds, on closing each backend at ``finish``
+    (``UNILOG_FINISH_TIMEOUT``, else 60): for a backend that bounds its SDK's own wait."""
+    from unilog._settings import finish_timeout as configured
+
+    return configured()
+
+
+def __getattr__(name: str) -> Any:
+    # ProcessBackend: a backend in a child process of its own, for an SDK that holds
+    # one run per process (SwanLab's second concurrent run). Imported on first use.
+    if name == "ProcessBackend":
+        from unilog._process_backend import ProcessBackend
+
+        return ProcessBackend
+    raise AttributeError(f"module 'unilog.backend' has no attribute {name!r}")

@@ -10,7 +10,7 @@ Two plugin managers use these specs:
   plugins: it asks them to register backends and tells observers about runs;
 - each **run** has its own, on which only that run's backends are registered:
   a worker per backend that runs in this process, and one member standing for
-  all of the run's backends in the logging process (:mod:`unilog.dispatch`). The dispatch hooks
+  all of the run's backends in the logging process (:mod:`unilog._dispatch`). The dispatch hooks
   (``unilog_dispatch_*``) are called there, once per record, so one hook call
   reaches exactly the run's backends. Their implementations must never raise:
   pluggy stops at the first exception of a hook call.

@@ -77,7 +77,7 @@ class Media:
         """Before pickling: finish any lazy work that depends on what cannot travel."""
 
     def __getstate__(self) -> dict[str, Any]:
-        # Pickled for a backend in another process (unilog.process_backend): lazy
+        # Pickled for a backend in another process (unilog._process_backend): lazy
         # work (a device copy, binning) is done first, on the sending worker, never
         # on the caller's thread; locks do not travel.
         self._settle()

@@ -2,7 +2,7 @@
 
 ``Run.log`` runs on the caller's thread and only normalises, merges into the
 current step's row and makes one hook call when a row is committed; backends
-run on their workers (:mod:`unilog.dispatch`).
+run on their workers (:mod:`unilog._dispatch`).
 
 Step semantics follow wandb (see docs/logging.md): ``log(d)`` writes at the
 current step and advances it; ``commit=False`` accumulates; ``step=s`` with
@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from unilog import lifecycle, settings
+from unilog import _lifecycle as lifecycle, _settings as settings
 from unilog.artifacts import (
     Artifact,
     ArtifactStore,
@@ -35,14 +35,14 @@ from unilog.artifacts import (
 )
 from unilog.backend import Row, RunInfo
 from unilog.config import Config, redact, to_dict, to_plain
-from unilog.dispatch import BackendWorker, Dispatcher
+from unilog._dispatch import BackendWorker, Dispatcher
 from unilog.errors import (ArtifactError, KeyCollisionError, StepError, UnilogError,
                            UnilogWarning)
 from unilog.media import Text
-from unilog.manifest import Manifest, provenance
-from unilog.normalize import Issues, flatten, normalize_value
+from unilog._manifest import Manifest, provenance
+from unilog._normalize import Issues, flatten, normalize_value
 from unilog.plugins import get_plugin_manager
-from unilog.policy import ErrorPolicy
+from unilog._policy import ErrorPolicy
 from unilog.tensors import PendingScalar
 
 STATUSES = ("finished", "failed", "killed")
@@ -212,7 +212,7 @@ class Run:
 
     def _start_dispatch(self, backends: list[tuple[str, Any, dict[str, Any], int | None]]
                         ) -> Dispatcher:
-        from unilog.dispatch import DEFAULT_QUEUE_SIZE
+        from unilog._dispatch import DEFAULT_QUEUE_SIZE
 
         info = self._info()
         members: list[Any] = []
@@ -554,7 +554,7 @@ class Run:
                                 f"plugin {impl.plugin_name!r} failed in {hook_name}: "
                                 f"{type(exc).__name__}: {exc}")
 
-    # -- fork (unilog.lifecycle's handlers) --------------------------------------------
+    # -- fork (unilog._lifecycle's handlers) --------------------------------------------
 
     def _pause_backends(self, timeout: float) -> list:
         return self._dispatcher.pause(timeout)

@@ -150,7 +150,7 @@ class SwanLabBackend(Backend):
     def _open_in_child(self, run: RunInfo) -> dict[str, Any]:
         """SwanLab 0.10.3 allows one active run per process: this run's SwanLab
         runs in a child process (as with ``process: True``) rather than fail."""
-        from unilog.process_backend import ProcessBackend
+        from unilog.backend import ProcessBackend
 
         logger.info("unilog backend 'swanlab': this process already has an active SwanLab "
                     "run, so run %s's SwanLab run is in a child process", run.id)

@@ -168,7 +168,7 @@ class WandbBackend(Backend):
         return "online"
 
     def _settings(self, mode: str) -> dict[str, Any]:
-        from unilog.settings import finish_timeout
+        from unilog.backend import finish_timeout
 
         chosen = {**DEFAULT_SETTINGS, "init_timeout": float(self.init_timeout)}
         if mode == "online":  # wandb's default waits for uploads without end

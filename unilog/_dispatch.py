@@ -40,7 +40,7 @@ from unilog.backend import Backend, Row, RunInfo
 from unilog._delivery import BackendAdapter
 from unilog.hookspecs import hookimpl
 from unilog.plugins import new_manager
-from unilog.policy import ErrorPolicy
+from unilog._policy import ErrorPolicy
 
 # Records a backend may have waiting. Big enough that a burst of logging while a
 # backend is still opening (MLflow's first SQLite use takes ~2 s) loses nothing;

@@ -251,7 +251,7 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
 
 
 def _resolve_resume(s: Settings, resume: str | None) -> None:
-    from unilog.manifest import MANIFEST, Manifest
+    from unilog._manifest import MANIFEST, Manifest
 
     exists = (s.run_dir / MANIFEST).exists()
     if exists and resume is None:
