@@ -426,8 +426,9 @@ class Dispatcher:
     """The run's members (its workers, and its backends in the logging process)
     behind one pluggy manager."""
 
-    def __init__(self, members: list[Any]):
+    def __init__(self, members: list[Any], order: list[str] | None = None):
         self.members = members
+        self._order = order
         self.manager: pluggy.PluginManager = new_manager()
         for member in members:
             self.manager.register(member, name=member.name)
@@ -454,8 +455,11 @@ class Dispatcher:
 
     @property
     def names(self) -> list[str]:
-        """Every backend's name, in the order given."""
-        return [name for member in self.members for name in member.names]
+        """Every backend's name: in ``order`` when given, else member by member."""
+        names = [name for member in self.members for name in member.names]
+        if self._order is None:
+            return names
+        return sorted(names, key=lambda n: self._order.index(n) if n in self._order else len(names))
 
     def start(self) -> None:
         """Start every member (each opens its backends)."""

@@ -172,7 +172,8 @@ class Run:
         return manifest
 
     def _make_backends(self) -> list[tuple[str, Any, dict[str, Any], int | None]]:
-        """Each backend as (isolation, instance or None, options, queue size).
+        """Each backend as (isolation, the instance (its name when it runs in the
+        logging process), options, queue size).
 
         Every backend is built here, so bad options fail at ``init``, before
         anything is written; one that runs in the logging process is built again
@@ -229,7 +230,8 @@ class Run:
 
             members.append(LoggingProcess.get().attach(remote_specs, info, self._policy,
                                                        self._backend_opened))
-        dispatcher = Dispatcher(members)
+        # Reports and closing lines list the backends in the order the user gave.
+        dispatcher = Dispatcher(members, order=list(self._settings.backend_classes))
         dispatcher.start()
         dispatcher.hook.unilog_dispatch_config(config=info.config)
         return dispatcher
