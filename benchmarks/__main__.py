@@ -40,6 +40,8 @@ SECTIONS = (
      "end_to_end"),
     ("interference", "2b. What the backends' work costs a CPU training loop: threads or a "
      "process", "interference"),
+    ("user_loop", "2c. What a user feels: a DataLoader loop with and without logging",
+     "user_loop"),
     ("tensors", "3. Tensors: no device sync", "tensors"),
     ("startup", "4. Start-up: import, and init + finish per backend", "startup"),
     ("scale", "5. Scale: distinct keys, steps, memory", "scale"),
