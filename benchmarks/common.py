@@ -17,6 +17,16 @@ def values(i: int) -> dict[str, float]:
     return {"loss": 1.0 / (i + 1), "acc": i / (i + 1), "lr": 1e-3 * 0.999 ** i, "grad_norm": 2.0}
 
 
+def finish_complete(run: unilog.Run, timeout: float) -> dict:
+    """``run.finish(timeout)``'s report; raises when a backend lost records (errors,
+    failed or dropped), so no figure is ever taken from a run that lost data."""
+    report = run.finish(timeout=timeout)
+    bad = {n: r for n, r in report.items() if r["errors"] or r["failed"] or r["dropped"]}
+    if bad:
+        raise RuntimeError(f"backends lost records: {bad}")
+    return report
+
+
 def timed_log_loop(run: unilog.Run, steps: int) -> list[int]:
     """``run.log(values(i))`` for ``steps`` steps, garbage collector off; the ns of each call."""
     clock, samples = time.perf_counter_ns, []

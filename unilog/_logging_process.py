@@ -512,14 +512,10 @@ class LoggingProcess:
                 self._send.close()
             except OSError:
                 pass
-        child = self._child
-        if child is None or os.getpid() != self.pid:
-            return
-        try:
-            child.wait(timeout=EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        if self._child is not None and os.getpid() == self.pid:
+            from unilog._process_backend import end_child
+
+            end_child(self._child, EXIT_WAIT_S)
 
 
 def _open_spec(remote: RemoteBackends) -> dict[str, Any]:

@@ -60,6 +60,15 @@ def spawn(module: str) -> tuple[subprocess.Popen, Connection, Connection]:
             Connection(from_child_r, writable=False))
 
 
+def end_child(child: subprocess.Popen, timeout: float) -> None:
+    """Wait ``timeout`` seconds for ``child`` to exit (its pipe is closed), then kill it."""
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
 class ProcessBackend(Backend):
     """Runs ``cls(**options)`` in a child process; every method is a round trip."""
 
@@ -146,11 +155,7 @@ class ProcessBackend(Backend):
         child, self._child = self._child, None
         if child is None:
             return
-        try:
-            child.wait(timeout=_CLOSE_WAIT_S)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        end_child(child, _CLOSE_WAIT_S)
         with _children_lock:
             _children.discard(child)
 
