@@ -66,7 +66,10 @@ __all__ = [
     "log",
     "log_artifact",
     "read_run",
+    "read_sweep",
     "run",
+    "sweep",
+    "agent",
     "use_artifact",
 ]
 
@@ -84,6 +87,9 @@ _LAZY = {
     "Run": "unilog.runs",
     "RunData": "unilog.read",
     "read_run": "unilog.read",
+    "sweep": "unilog.sweeps",
+    "agent": "unilog.sweeps",
+    "read_sweep": "unilog.sweeps",
 }
 
 
@@ -142,14 +148,20 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     """
     global run
     from unilog import _settings as settings
+    from unilog import _sweep_link
     from unilog.runs import Run
 
-    resolved = settings.resolve(
-        project=project, name=name, config=config, backends=backends, dir=dir, tags=tags,
-        notes=notes, group=group, mode=mode, id=id, resume=resume, on_error=on_error,
-        rank_zero_only=rank_zero_only, isolation=isolation,
-    )
+    args = dict(project=project, name=name, config=config, backends=backends, dir=dir,
+                tags=tags, notes=notes, group=group, mode=mode, id=id, resume=resume,
+                on_error=on_error, rank_zero_only=rank_zero_only, isolation=isolation)
+    trial = _sweep_link.take() if _sweep_link.pending() else None
+    if trial is not None:  # this run is a sweep's trial (docs/sweeps.md)
+        args = _sweep_link.apply(trial, args)
+    resolved = settings.resolve(**args)
+    resolved.trial = trial
     run = Run(resolved)
+    if trial is not None:
+        trial.run = run
     return run
 
 

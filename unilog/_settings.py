@@ -67,6 +67,8 @@ class Settings:
     previous_config: dict[str, Any] = field(default_factory=dict)
     previous_summary: dict[str, Any] = field(default_factory=dict)
     start_step: int = 0
+    #: The sweep trial this run is for (a unilog._sweep_link.TrialLink), else None.
+    trial: Any = None
 
     @property
     def run_dir(self) -> Path:

@@ -5,6 +5,9 @@
                                else ./runs), one project's folder, or one run's
     unilog show RUN            one run: RUN is its directory, or its id (or
                                project/id) under $UNILOG_DIR or ./runs
+    unilog sweep CONFIG.yaml   create a sweep from a W&B sweep configuration
+    unilog sweep show ID       a sweep's trials, best first, and a plot
+    unilog agent ID            run a sweep's trials (docs/sweeps.md)
     unilog --version
 """
 
@@ -281,10 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--full", action="store_true",
                       help="print long summary values whole, and every summary key")
     show.set_defaults(func=_show)
+    from unilog.sweeps._cli import add_commands
+
+    add_commands(sub)
     args = parser.parse_args(argv)
+    from unilog.errors import UnilogError
+
     try:
         return args.func(args)
-    except CliError as exc:
+    except (CliError, UnilogError) as exc:
+        print(f"unilog {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:  # an optional dependency (Optuna for sweeps)
         print(f"unilog {args.command}: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

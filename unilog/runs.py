@@ -125,6 +125,7 @@ class Run:
         self.summary = Summary(self._summary_changed, s.previous_summary)
         self._disabled = s.mode == "disabled"
         self._forked = False  # True in a forked child: the run is its parent's
+        self._should_stop = False
         if self._disabled:
             self.dir = None  # a disabled run writes nothing
             return
@@ -225,6 +226,10 @@ class Run:
             members.append(BackendWorker(
                 backend, info, self._policy, blocking=backend.name == settings.LOCAL_RECORD,
                 on_open=self._backend_opened, queue_size=queue_size or DEFAULT_QUEUE_SIZE))
+        if self._settings.trial is not None:  # a sweep's trial: its metric feeds the pruner
+            from unilog.sweeps._reporter import TrialReporter
+
+            members.append(TrialReporter(self._settings.trial, info, self._stop_asked))
         if remote_specs:
             from unilog._logging_process import LoggingProcess
 
@@ -238,6 +243,15 @@ class Run:
 
     def _backend_opened(self, name: str, info: dict[str, Any]) -> None:
         self._manifest.set_backend(name, info=info)
+
+    def _stop_asked(self) -> None:
+        self._should_stop = True
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a sweep's pruner has stopped this trial: the training loop should
+        end (it is then marked pruned, not failed). Always False outside a sweep."""
+        return self._should_stop
 
     # -- logging ----------------------------------------------------------------
 
