@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 PIP_FLAGS ?=
 PIP := $(PY) -m pip install $(PIP_FLAGS) -c $(CONSTRAINTS)
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install postgres clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@echo "==> [1/3] creating the virtualenv $(VENV) with $(PYTHON)"
@@ -30,7 +30,19 @@ install: $(VENV)/.installed
 run: install
 	$(PY) examples/train.py
 
-test: install
+# The sweep tests start a real PostgreSQL server (tests/postgres_server.py): Debian's
+# postgresql package, installed here when its initdb is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "==> PostgreSQL is installed (for the sweep tests)"; \
+	else \
+	  echo "==> installing Debian's postgresql (the sweep tests start a real server)"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	fi
+
+test: install postgres
 	$(PY) -m pytest
 
 bench: install
