@@ -287,6 +287,14 @@ def test_categorical_probabilities_map_draws_by_their_weights(u):
     ({"method": "grid", "command": "python train.py",
       "parameters": {"a": {"values": [1]}}}, ["command", "list"]),
 ])
+def test_a_bad_project_or_sweep_id_is_refused_before_anything_is_written(runs_dir):
+    with pytest.raises(ConfigError, match="project '../out'"):
+        unilog.sweep(TUTORIAL, project="../out")
+    with pytest.raises(ConfigError, match="sweep id 'a b'"):
+        unilog.read_sweep("a b")
+    assert not runs_dir.exists()
+
+
 def test_a_bad_configuration_names_the_key_and_the_rule(config, words):
     with pytest.raises(ConfigError) as raised:
         unilog.sweep(config)
@@ -476,6 +484,8 @@ def test_the_cli_names_a_bad_configuration_and_an_unknown_sweep(tmp_path, runs_d
     assert out.returncode == 1 and "sweep parameter 'lr'" in out.stderr
     out = _cli("agent", "nosuchid", env=env, cwd=tmp_path)
     assert out.returncode == 1 and "no sweep 'nosuchid'" in out.stderr
+    out = _cli("agent", "../../etc", env=env, cwd=tmp_path)
+    assert out.returncode == 1 and "sweep id '../../etc'" in out.stderr
 
 
 def _two_agents(sweep_id: str, env: dict, cwd: Path, *extra: str) -> None:
@@ -605,3 +615,30 @@ def test_a_hydra_app_is_a_sweep_program_through_args_no_hyphens(tmp_path, runs_d
         run = unilog.read_run(trial.run_dir)
         assert run.config["optim"]["lr"] == trial.params["optim"]["lr"]
         assert run.config["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_the_sweep_example_trains_the_digits_cnn_per_trial_into_every_backend(tmp_path):
+    from tests.readers import read_tensorboard
+
+    root = tmp_path / "runs"
+    out = subprocess.run(
+        [sys.executable, "examples/sweep.py", "--count", "2", "--method", "random",
+         "--backends", "csv,tensorboard"], cwd=REPO, capture_output=True, text=True,
+        env=subprocess_env(UNILOG_DIR=str(root), UNILOG_SILENT="true"), timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    import re
+
+    sweep_id = re.search(r"^sweep (\w+): best", out.stdout, re.M).group(1)
+    data = unilog.read_sweep(sweep_id, project="digits-sweep", dir=root)
+    assert len(data.trials) == 2 and {t.state for t in data.trials} == {"complete"}
+    assert f"val_loss {data.best.value:.4f}" in out.stdout
+    for trial in data.trials:
+        assert 1e-4 <= trial.params["lr"] <= 0.1
+        assert trial.params["batch_size"] in (16, 32, 64)
+        # the trial's value is the last val/loss, as TensorBoard's own reader sees it
+        board = read_tensorboard(trial.run_dir)
+        assert board["series"]["val/loss"][-1][1] == pytest.approx(trial.value, rel=1e-6)
+        assert len(board["series"]["val/loss"]) == trial.params["epochs"]
+        assert {f"sweep:{sweep_id}", f"trial:{trial.number}"} <= board["tags"]
+        assert board["config"]["lr"] == str(trial.params["lr"])
