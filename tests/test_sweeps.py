@@ -247,6 +247,14 @@ def test_categorical_probabilities_map_draws_by_their_weights(u):
     assert param.value(u) == ("rare" if u < 0.1 else "common")
 
 
+def test_a_bad_project_or_sweep_id_is_refused_before_anything_is_written(runs_dir):
+    with pytest.raises(ConfigError, match="project '../out'"):
+        unilog.sweep(TUTORIAL, project="../out")
+    with pytest.raises(ConfigError, match="sweep id 'a b'"):
+        unilog.read_sweep("a b")
+    assert not runs_dir.exists()
+
+
 @pytest.mark.parametrize("config, words", [
     ({"parameters": {"a": {"values": [1]}}}, ["method"]),
     ({"method": "hyperopt", "parameters": {"a": {"values": [1]}}}, ["method", "hyperopt"]),
@@ -287,14 +295,6 @@ def test_categorical_probabilities_map_draws_by_their_weights(u):
     ({"method": "grid", "command": "python train.py",
       "parameters": {"a": {"values": [1]}}}, ["command", "list"]),
 ])
-def test_a_bad_project_or_sweep_id_is_refused_before_anything_is_written(runs_dir):
-    with pytest.raises(ConfigError, match="project '../out'"):
-        unilog.sweep(TUTORIAL, project="../out")
-    with pytest.raises(ConfigError, match="sweep id 'a b'"):
-        unilog.read_sweep("a b")
-    assert not runs_dir.exists()
-
-
 def test_a_bad_configuration_names_the_key_and_the_rule(config, words):
     with pytest.raises(ConfigError) as raised:
         unilog.sweep(config)
