@@ -46,6 +46,8 @@ SECTIONS = (
     ("startup", "4. Start-up: import, and init + finish per backend", "startup"),
     ("scale", "5. Scale: distinct keys, steps, memory", "scale"),
     ("lightning", "6. Lightning: epoch time with UnilogLogger", "lightning_bench"),
+    ("sweeps", "7. Sweeps: cost per trial against Optuna's own loop; agents sharing a sweep",
+     "sweeps"),
 )
 
 

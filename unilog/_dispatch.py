@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 from queue import Empty, SimpleQueue
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import pluggy
@@ -422,6 +423,14 @@ class BackendWorker(RecordHooks, Worker):
         self.adapter.flush()
 
 
+def _hooks_of(member: Any) -> SimpleNamespace:
+    """Only ``member``'s ``unilog_dispatch_*`` methods, for pluggy to register: pluggy
+    inspects every attribute of what it registers, and a worker has dozens (this
+    halves the registration, paid by every run's ``init``)."""
+    return SimpleNamespace(**{name: getattr(member, name) for name in dir(type(member))
+                              if name.startswith("unilog_dispatch_")})
+
+
 class Dispatcher:
     """The run's members (its workers, and its backends in the logging process)
     behind one pluggy manager."""
@@ -431,7 +440,7 @@ class Dispatcher:
         self._order = order
         self.manager: pluggy.PluginManager = new_manager()
         for member in members:
-            self.manager.register(member, name=member.name)
+            self.manager.register(_hooks_of(member), name=member.name)
         self.hook = self.manager.hook
         # pluggy's hook call costs ~1 µs of bookkeeping per call; a row goes to
         # the same implementations every time, so they are resolved once.

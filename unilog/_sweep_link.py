@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 ENV = "UNILOG_SWEEP_TRIAL"
@@ -36,12 +36,14 @@ class TrialLink:
     prune: bool = False  # the sweep has a pruner: report the metric as it is logged
     #: The run ``init`` made for this trial (only in the agent's own process).
     run: Any = field(default=None, compare=False, repr=False)
+    #: The agent's open Optuna storage, shared with the trial's reporter in the agent's
+    #: own process (reopening a journal replays it whole: O(trials) per trial).
+    opened: Any = field(default=None, compare=False, repr=False)
 
     def to_env(self) -> str:
         """The link as ``$UNILOG_SWEEP_TRIAL`` holds it."""
-        data = asdict(self)
-        data.pop("run")
-        return json.dumps(data)
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)
+                           if f.name not in ("run", "opened")})
 
     @classmethod
     def from_env(cls, text: str) -> TrialLink:

@@ -48,7 +48,8 @@ def run_agent(study: Any, spec: SweepSpec, url: str, project: str, root: Path,
             break
         link = TrialLink(sweep_id=study.study_name, storage=url, trial_id=trial._trial_id,
                          number=trial.number, config=config, metric=spec.metric,
-                         project=project, dir=str(root), prune=spec.hyperband is not None)
+                         project=project, dir=str(root), prune=spec.hyperband is not None,
+                         opened=study._storage if function is not None else None)
         logger.info("sweep %s: trial %d with %s", study.study_name, trial.number,
                     json.dumps(config))
         try:
@@ -57,9 +58,9 @@ def run_agent(study: Any, spec: SweepSpec, url: str, project: str, root: Path,
             else:
                 ended, error = _run_program(spec, link, study, trial)
         except KeyboardInterrupt:
-            engine.settle(study, spec, trial, "killed")
+            engine.settle(study, spec, trial, "killed", link_run=link.run)
             raise
-        state = engine.settle(study, spec, trial, ended, error)
+        state = engine.settle(study, spec, trial, ended, error, link_run=link.run)
         ran.append(trial.number)
         if state == "pruned":
             _tag_pruned(link)
@@ -206,8 +207,8 @@ def _tag_pruned(link: TrialLink) -> None:
         run_dir = Path(link.run.dir)
     else:
         storage = engine.open_storage(link.storage)
-        found = storage.get_trial(link.trial_id).user_attrs.get(engine.RUN_DIR_ATTR)
-        run_dir = Path(found) if found else None
+        found = storage.get_trial(link.trial_id).user_attrs.get(engine.RUN_ATTR)
+        run_dir = Path(found["dir"]) if found else None
     if run_dir is None or not (run_dir / MANIFEST).exists():
         return
     manifest = Manifest.load(run_dir)

@@ -24,13 +24,11 @@ STORAGE_ENV = "UNILOG_SWEEP_STORAGE"
 # Study and trial attributes unilog keeps in Optuna's storage.
 SWEEP_ATTR = "unilog:sweep"  # the configuration as given
 PROJECT_ATTR = "unilog:project"
-CONFIG_ATTR = "unilog:config"  # the trial's config (the values its run gets)
-RUN_ID_ATTR = "unilog:run_id"
-RUN_DIR_ATTR = "unilog:run_dir"
-STATUS_ATTR = "unilog:status"  # the trial run's final status
-VALUE_ATTR = "unilog:value"  # the metric's value when the run ended
-PRUNED_ATTR = "unilog:pruned"
-STATE_ATTR = "unilog:state"  # complete, pruned, failed, killed
+# One attribute per write: each is a locked append to a journal, or a transaction.
+RUN_ATTR = "unilog:run"  # {"id", "dir"} of the trial's run, when it started
+ENDED_ATTR = "unilog:ended"  # {"status", "value", "id", "dir"}: how the trial's run ended
+PRUNED_ATTR = "unilog:pruned"  # the iteration at which the pruner stopped the trial
+STATE_ATTR = "unilog:state"  # failed or killed (complete and pruned are Optuna's states)
 ERROR_ATTR = "unilog:error"
 DUPLICATE_ATTR = "unilog:duplicate"  # a trial another agent had already asked for
 
@@ -174,6 +172,8 @@ def _grid_size(spec: SweepSpec) -> int:
 
 def _exhausted(study: Any, spec: SweepSpec) -> str | None:
     """Why no more trial may start (run_cap, target, a grid all taken), else None."""
+    if spec.run_cap is None and spec.target is None and spec.method != "grid":
+        return None  # nothing to check: no need to read every trial
     live = _live(study)
     if spec.run_cap is not None and len(live) >= spec.run_cap:
         return f"run_cap {spec.run_cap} reached"
@@ -194,6 +194,8 @@ def _duplicate(study: Any, spec: SweepSpec, trial: Any) -> str | None:
     grid point first, or the run cap was reached meanwhile. Agents ask without a
     common lock (a database has none to share), so this is decided after asking,
     the same way in every agent: the trial with the lower number wins."""
+    if spec.run_cap is None and spec.method != "grid":
+        return None
     live = _live(study)
     earlier = [t for t in live if t.number < trial.number]
     if spec.run_cap is not None and len(earlier) >= spec.run_cap:
@@ -218,24 +220,22 @@ def next_trial(study: Any, spec: SweepSpec) -> tuple[Any, dict[str, Any]] | tupl
         trial = study.ask(fixed_distributions=distributions)
         reason = _duplicate(study, spec, trial)
         if reason is None:
-            config = spec.config_for(trial.params)
-            trial.set_user_attr(CONFIG_ATTR, config)
-            return trial, config
+            return trial, spec.config_for(trial.params)
         study._storage.set_trial_user_attr(trial._trial_id, DUPLICATE_ATTR, reason)
         study.tell(trial, state=TrialState.FAIL)
 
 
-def settle(study: Any, spec: SweepSpec, trial: Any, ended: str, error: str | None = None
-           ) -> str:
+def settle(study: Any, spec: SweepSpec, trial: Any, ended: str, error: str | None = None,
+           link_run: Any = None) -> str:
     """Tell Optuna how ``trial`` ended and return its state: complete, pruned, failed
     or killed. ``ended`` is what the agent saw ("finished", "failed", "killed"); the
     trial run's reporter left its status, value and whether it was pruned in the
-    trial's attributes."""
+    trial's attributes. ``link_run``: the trial's run, when it ran in this process."""
     from optuna.trial import TrialState
 
     attrs = study._storage.get_trial(trial._trial_id).user_attrs
-    status = attrs.get(STATUS_ATTR)
-    value = attrs.get(VALUE_ATTR)
+    ended_as = attrs.get(ENDED_ATTR) or {}
+    status, value = ended_as.get("status"), ended_as.get("value")
     if attrs.get(PRUNED_ATTR):
         state = "pruned"
     elif ended == "killed" or status == "killed":
@@ -244,7 +244,7 @@ def settle(study: Any, spec: SweepSpec, trial: Any, ended: str, error: str | Non
         state = "failed"
     elif status is None:
         state, error = "failed", ("the trial started no unilog run: call unilog.init() in it"
-                                  if RUN_ID_ATTR not in attrs else
+                                  if RUN_ATTR not in attrs and link_run is None else
                                   "the trial's run never reported how it ended")
     elif spec.metric is not None and value is None:
         state, error = "failed", (f"the metric {spec.metric!r} was never logged nor put in "
@@ -253,7 +253,8 @@ def settle(study: Any, spec: SweepSpec, trial: Any, ended: str, error: str | Non
         state = "complete"
     if error:
         trial.set_user_attr(ERROR_ATTR, error)
-    trial.set_user_attr(STATE_ATTR, state)
+    if state in ("failed", "killed"):  # both are Optuna's FAIL
+        trial.set_user_attr(STATE_ATTR, state)
     if state == "complete":
         # A sweep without a metric still records its trials; their value means nothing.
         study.tell(trial, float(value) if value is not None else 0.0)

@@ -117,9 +117,12 @@ class TrialReporter(Worker):
         import optuna
 
         try:
-            self._storage = engine.open_storage(self.link.storage)
-            self._set(engine.RUN_ID_ATTR, self._run_id)
-            self._set(engine.RUN_DIR_ATTR, self._run_dir)
+            self._storage = self.link.opened or engine.open_storage(self.link.storage)
+            if self.link.opened is None:
+                # In a program's process: say where the run is now, in case the process
+                # is killed before its close (in the agent's own process, the close
+                # says it, one write fewer per trial).
+                self._set(engine.RUN_ATTR, {"id": self._run_id, "dir": self._run_dir})
             if self.link.prune:
                 engine.quiet_optuna()
                 study_id = self._storage.get_study_id_from_name(self.link.sweep_id)
@@ -174,9 +177,8 @@ class TrialReporter(Worker):
         status, _exit_code = control.args
         value = self._summary if self._summary is not None else self._last
         try:
-            if value is not None:
-                self._set(engine.VALUE_ATTR, value)
-            self._set(engine.STATUS_ATTR, status)
+            self._set(engine.ENDED_ATTR, {"status": status, "value": value,
+                                          "id": self._run_id, "dir": self._run_dir})
         except Exception as exc:
             logger.warning("sweep %s, trial %d: its ending could not be recorded (%s: %s)",
                            self.link.sweep_id, self.link.number, type(exc).__name__, exc)

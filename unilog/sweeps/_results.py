@@ -80,13 +80,21 @@ def read(study: Any, spec: SweepSpec, project: str) -> SweepData:
         }.get(t.state, "failed")
         value = t.value if t.state == TrialState.COMPLETE and spec.metric else None
         if state == "pruned":
-            value = attrs.get(engine.VALUE_ATTR)
-        run_dir = attrs.get(engine.RUN_DIR_ATTR)
+            value = (attrs.get(engine.ENDED_ATTR) or {}).get("value")
+        run = attrs.get(engine.ENDED_ATTR) or attrs.get(engine.RUN_ATTR) or {}
         data.trials.append(TrialData(
-            number=t.number, state=state, value=value,
-            params=attrs.get(engine.CONFIG_ATTR) or {}, run_id=attrs.get(engine.RUN_ID_ATTR),
-            run_dir=Path(run_dir) if run_dir else None, error=attrs.get(engine.ERROR_ATTR)))
+            number=t.number, state=state, value=value, params=_config(spec, t),
+            run_id=run.get("id"), run_dir=Path(run["dir"]) if run.get("dir") else None,
+            error=attrs.get(engine.ERROR_ATTR)))
     return data
+
+
+def _config(spec: SweepSpec, trial: Any) -> dict[str, Any]:
+    """The trial's config, from Optuna's draws (as the agent gave it to the run)."""
+    try:
+        return spec.config_for(trial.params)
+    except KeyError:  # asked for but never drawn (a trial that died while being asked)
+        return {}
 
 
 def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
