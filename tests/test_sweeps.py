@@ -173,6 +173,29 @@ def test_ctrl_c_marks_the_running_trial_killed_and_stops_the_agent(runs_dir):
     assert all(t.state == "complete" for t in trials if t is not killed[0])
 
 
+def test_sigterm_in_a_function_trial_marks_it_killed_and_ends_the_agent(tmp_path):
+    code = textwrap.dedent("""
+        import os, signal, sys, unilog
+        def train():
+            run = unilog.init()
+            run.log({"accuracy": 1})
+            if run.config.a == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # unilog's handler: SystemExit(143)
+        sid = unilog.sweep({"method": "grid", "metric": {"name": "accuracy"},
+                            "parameters": {"a": {"values": [1, 2, 3]}}})
+        print(sid, flush=True)
+        unilog.agent(sid, function=train)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=subprocess_env(UNILOG_DIR=str(tmp_path / "runs")), timeout=120)
+    assert out.returncode == 143, out.stderr
+    trials = unilog.read_sweep(out.stdout.split()[0], dir=tmp_path / "runs").trials
+    killed = max(trials, key=lambda t: t.number)  # the agent stopped at it
+    assert killed.params["a"] == 2 and killed.state == "killed"
+    assert all(t.state == "complete" for t in trials if t is not killed)
+    assert unilog.read_run(killed.run_dir).status == "killed"
+
+
 def test_run_cap_and_target_stop_the_sweep(runs_dir):
     capped = unilog.sweep({"method": "random", "run_cap": 3, "metric": {"name": "accuracy"},
                            "parameters": {"a": {"min": 0, "max": 100}}})
@@ -573,7 +596,9 @@ def test_a_pruned_program_gets_sigterm_and_ends_killed_marked_pruned(tmp_path, r
     assert len(run.series("score")) < 60  # stopped well before its end
 
 
-def test_ctrl_c_stops_the_cli_agent_and_marks_its_trial_killed(tmp_path, runs_dir):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_the_cli_agent_and_marks_its_trial_killed(how, tmp_path,
+                                                                          runs_dir):
     config = _program_sweep(tmp_path, [1, 2], pause=30)
     env = subprocess_env(UNILOG_DIR=str(runs_dir), TRIAL_LOG=str(tmp_path / "trials.txt"),
                          UNILOG_SILENT="true")
@@ -584,9 +609,12 @@ def test_ctrl_c_stops_the_cli_agent_and_marks_its_trial_killed(tmp_path, runs_di
     deadline = time.monotonic() + 60
     while not (tmp_path / "trials.txt").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    os.killpg(agent.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    if how == "ctrl-c":
+        os.killpg(agent.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    else:
+        agent.send_signal(signal.SIGTERM)  # to the agent alone: it passes it on
     _, err = agent.communicate(timeout=60)
-    assert agent.returncode == 130, err
+    assert agent.returncode == (130 if how == "ctrl-c" else 143), err
     (trial,) = unilog.read_sweep(sweep_id).trials
     assert trial.state == "killed"
     assert unilog.read_run(trial.run_dir).status == "killed"

@@ -60,6 +60,7 @@ __all__ = [
     "UnilogError",
     "UnilogWarning",
     "__version__",
+    "agent",
     "finish",
     "hookimpl",
     "init",
@@ -69,7 +70,6 @@ __all__ = [
     "read_sweep",
     "run",
     "sweep",
-    "agent",
     "use_artifact",
 ]
 

@@ -5,8 +5,9 @@ the configuration's program in a child process, until ``count``, the grid's end,
 A trial whose function raises (or whose program exits non-zero) is recorded as
 failed and the agent goes on, except when this agent's first
 ``MAX_INITIAL_FAILURES`` trials all fail, which is a broken program rather than
-bad luck (W&B's agent stops the same way). Ctrl-C ends the running trial as
-killed and stops the agent (``KeyboardInterrupt`` is raised again).
+bad luck (W&B's agent stops the same way). Ctrl-C or SIGTERM ends the running
+trial as killed (a program's process is sent the same signal) and stops the
+agent: ``KeyboardInterrupt`` or ``SystemExit`` is raised again.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def run_agent(study: Any, spec: SweepSpec, url: str, project: str, root: Path,
                 ended, error = _run_function(function, link)
             else:
                 ended, error = _run_program(spec, link, study, trial)
-        except KeyboardInterrupt:
-            engine.settle(study, spec, trial, "killed", link_run=link.run)
+        except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, SIGTERM, sys.exit()
+            engine.settle(study, spec, trial, _stopped_as(exc), link_run=link.run)
             raise
         state = engine.settle(study, spec, trial, ended, error, link_run=link.run)
         ran.append(trial.number)
@@ -84,6 +85,11 @@ def _run_function(function: Callable[[], Any], link: TrialLink) -> tuple[str, st
     except KeyboardInterrupt:
         _end_run(link, 130, "killed")
         raise
+    except SystemExit as exc:  # the process is ending (SIGTERM, sys.exit): so is the agent
+        from unilog._lifecycle import system_exit_status
+
+        _end_run(link, *system_exit_status(exc))
+        raise
     except Exception as exc:
         logger.error("sweep %s: trial %d raised %s: %s\n%s", link.sweep_id, link.number,
                      type(exc).__name__, exc, traceback.format_exc())
@@ -93,6 +99,16 @@ def _run_function(function: Callable[[], Any], link: TrialLink) -> tuple[str, st
         _sweep_link.offer(None)
     _end_run(link, 0, "finished")  # as wandb.agent does when the function did not finish
     return "finished", None
+
+
+def _stopped_as(exc: BaseException) -> str:
+    """The state of a trial the agent stopped with: killed, unless ``sys.exit(0)``."""
+    if isinstance(exc, SystemExit):
+        from unilog._lifecycle import system_exit_status
+
+        return {"finished": "finished", "failed": "failed"}.get(system_exit_status(exc)[1],
+                                                                 "killed")
+    return "killed"
 
 
 def _end_run(link: TrialLink, exit_code: int, status: str) -> None:
@@ -176,9 +192,10 @@ def _run_program(spec: SweepSpec, link: TrialLink, study: Any, trial: Any
                 pruned = True  # ended as killed, marked pruned (docs/sweeps.md)
                 child.send_signal(signal.SIGTERM)
                 _wait(child)
-    except KeyboardInterrupt:  # the child got the terminal's Ctrl-C too, unless sent alone
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C or SIGTERM: pass it on
+        if child.poll() is None:  # (a terminal's Ctrl-C reached the child too)
+            child.send_signal(signal.SIGINT if isinstance(exc, KeyboardInterrupt)
+                              else signal.SIGTERM)
         _wait(child)
         raise
     code = child.returncode

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -92,10 +93,16 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM: unwind as Ctrl-C does; the running trial's program gets SIGTERM too."""
+    raise SystemExit(143)
+
+
 def _agent(args: argparse.Namespace) -> int:
     import unilog.sweeps as sweeps
 
     _show_progress()
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         ran = sweeps.agent(args.sweep_id, count=args.count, project=args.project,
                            dir=args.dir, storage=args.storage)
@@ -103,6 +110,12 @@ def _agent(args: argparse.Namespace) -> int:
         print("unilog agent: stopped by Ctrl-C (the running trial is marked killed)",
               file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        if exc.code != 143:
+            raise
+        print("unilog agent: stopped by SIGTERM (the running trial is marked killed)",
+              file=sys.stderr)
+        return 143
     print(f"unilog agent: ran {len(ran)} trial{'s' if len(ran) != 1 else ''}; see them with: "
           f"unilog sweep show {args.sweep_id}"
           + (f" --project {args.project}" if args.project else ""), file=sys.stderr)
