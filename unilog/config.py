@@ -126,13 +126,14 @@ def _tensor_to_plain(tensor: Any) -> Any:
     return f"tensor(shape={tuple(tensor.shape)}, dtype={tensor.dtype}, device={tensor.device})"
 
 
-def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_config(config: dict[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a/b": 1}``: the separator of logged keys, for
-    backends that store config as flat parameters; lists and other values are leaves."""
+    backends that store config as flat parameters (``sep="."``: a sweep's dotted
+    parameter names); lists and other values are leaves."""
     out: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, dict):
-            out.update(flatten_config(value, f"{prefix}{key}/"))
+            out.update(flatten_config(value, f"{prefix}{key}{sep}", sep))
         else:
             out[f"{prefix}{key}"] = value
     return out

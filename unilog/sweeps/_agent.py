@@ -127,7 +127,9 @@ def _end_run(link: TrialLink, exit_code: int, status: str) -> None:
 
 def command_line(spec: SweepSpec, config: dict[str, Any]) -> list[str]:
     """The trial's command: the configuration's ``command`` with W&B's macros filled in."""
-    flat = _flatten(config)
+    from unilog.config import flatten_config
+
+    flat = flatten_config(config, sep=".")
     expanded: list[str] = []
     for item in spec.command:
         if item == "${env}":
@@ -153,16 +155,6 @@ def command_line(spec: SweepSpec, config: dict[str, Any]) -> list[str]:
         else:
             expanded.append(_ENVVAR.sub(lambda m: os.environ.get(m.group(1), ""), item))
     return expanded
-
-
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _arg(value: Any) -> str:

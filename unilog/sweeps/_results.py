@@ -97,14 +97,10 @@ def _config(spec: SweepSpec, trial: Any) -> dict[str, Any]:
         return {}
 
 
-def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def _flat(params: dict[str, Any]) -> dict[str, Any]:
+    from unilog.config import flatten_config
+
+    return flatten_config(params, sep=".")
 
 
 def _cell(value: Any) -> str:
