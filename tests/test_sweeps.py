@@ -103,6 +103,33 @@ def test_the_value_is_the_summary_if_set_else_the_last_logged(runs_dir):
     assert values == {True: 0.5, False: 2.0}
 
 
+def test_the_agent_finds_a_sweep_this_process_created_without_its_project(runs_dir):
+    sweep_id = unilog.sweep(sweep=TUTORIAL, project="my-first-sweep")
+    unilog.agent(sweep_id, function=my_train_func, count=1)  # W&B's quickstart: no project
+    assert len(unilog.read_sweep(sweep_id).trials) == 1
+    assert (runs_dir / "my-first-sweep" / "sweeps" / sweep_id).is_dir()
+
+
+@pytest.mark.parametrize("logged, error", [
+    (float("nan"), "the metric 'accuracy' ended as nan"),
+    ("high", "the metric 'accuracy' was logged as text, not a number"),
+])
+def test_a_metric_that_is_no_finite_number_fails_the_trial_saying_why(logged, error, runs_dir,
+                                                                      caplog):
+    def train():
+        import warnings
+
+        with warnings.catch_warnings():  # NaN's one UnilogWarning is not this test's subject
+            warnings.simplefilter("ignore", unilog.UnilogWarning)
+            unilog.init().log({"accuracy": logged})
+
+    sweep_id = unilog.sweep(dict(TUTORIAL, parameters={"a": {"values": [1]}}))
+    unilog.agent(sweep_id, function=train)
+    (trial,) = unilog.read_sweep(sweep_id).trials
+    assert (trial.state, trial.error) == ("failed", error)
+    assert f"trial 0 failed: {error}" in caplog.text  # the agent says why, per trial
+
+
 def test_a_nested_metric_name_matches_the_flattened_key(runs_dir):
     def train():
         unilog.init().log({"val": {"loss": unilog.run.config.x * 2}})
@@ -273,8 +300,9 @@ def test_categorical_probabilities_map_draws_by_their_weights(u):
 def test_a_bad_project_or_sweep_id_is_refused_before_anything_is_written(runs_dir):
     with pytest.raises(ConfigError, match="project '../out'"):
         unilog.sweep(TUTORIAL, project="../out")
-    with pytest.raises(ConfigError, match="sweep id 'a b'"):
-        unilog.read_sweep("a b")
+    for bad in ("a b", "h2/", "/abs", "p//x"):
+        with pytest.raises(ConfigError, match="sweep id"):
+            unilog.read_sweep(bad)
     assert not runs_dir.exists()
 
 
@@ -313,6 +341,9 @@ def test_a_bad_project_or_sweep_id_is_refused_before_anything_is_written(runs_di
     ({"method": "grid", "early_terminate": {"type": "hyperband", "min_iter": 1},
       "parameters": {"a": {"values": [1]}}}, ["hyperband", "metric"]),
     ({"method": "grid", "run_cap": 0, "parameters": {"a": {"values": [1]}}}, ["run_cap"]),
+    ({"method": "grid", "parameters": {f"p{i}": {"values": list(range(10))} for i in range(7)}},
+     ["grid", "10,000,000 points", "1,000,000"]),
+    ({"method": "grid", "parameters": {"x": {"min": 0, "max": 10**12}}}, ["grid", "points"]),
     ({"method": "grid", "command": ["${interpreter}", "${progam}"],
       "parameters": {"a": {"values": [1]}}}, ["${progam}"]),
     ({"method": "grid", "command": "python train.py",
@@ -391,6 +422,24 @@ def test_bayes_reaches_the_optimum_in_30_trials_where_random_does_worse(runs_dir
     random = [_regret("random", seed) for seed in range(3)]
     assert max(bayes) < 0.01, bayes  # every seed in the global minimum's basin
     assert sum(bayes) / 3 < sum(random) / 3 / 10, (bayes, random)
+
+
+def test_a_verdict_that_comes_after_the_run_ended_leaves_the_trial_complete(runs_dir):
+    def train():  # logs its last value and ends at once: the verdict comes too late
+        run = unilog.init()
+        run.log({"score": run.config.quality})
+
+    sweep_id = unilog.sweep({
+        "method": "grid", "metric": {"name": "score", "goal": "maximize"},
+        "parameters": {"quality": {"values": [10, 1]}},
+        "early_terminate": {"type": "hyperband", "min_iter": 1, "max_iter": 2, "eta": 2}})
+    unilog.agent(sweep_id, function=train)
+    study = optuna.load_study(study_name=sweep_id, storage=optuna.storages.journal.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(
+            str(runs_dir / "default" / "sweeps" / sweep_id / "journal.log"))))
+    verdicts = [t.user_attrs.get("unilog:pruned") for t in study.trials]
+    trials = unilog.read_sweep(sweep_id).trials
+    assert {t.state for t in trials} == {"complete"}, (verdicts, trials)
 
 
 def test_bayes_without_torch_falls_back_to_tpe_and_says_so(tmp_path):
@@ -497,6 +546,49 @@ def test_the_cli_pair_runs_the_program_once_per_trial(tmp_path, runs_dir):
     assert f"plot: {png}" in shown.stdout and png.read_bytes()[:4] == b"\x89PNG"
     for trial in unilog.read_sweep(sweep_id, project="P", dir=runs_dir).trials:
         assert unilog.read_run(trial.run_dir).config["a"] == trial.params["a"]
+
+
+def test_every_yaml_configuration_in_the_docs_is_valid(tmp_path):
+    import re
+
+    for doc in ("docs/sweeps.md", "docs/hydra.md"):
+        blocks = re.findall(r"```yaml\n(.*?)```", (REPO / doc).read_text(), re.S)
+        configs = [b for b in blocks if "parameters:" in b]
+        assert configs, doc
+        for block in configs:
+            path = tmp_path / "sweep.yaml"
+            path.write_text(block)
+            spec = parse(path)  # raises on a block that is not valid YAML or not valid
+            assert spec.params
+
+
+def test_an_unset_envvar_in_the_command_is_refused_before_any_trial(tmp_path, runs_dir,
+                                                                     monkeypatch):
+    monkeypatch.delenv("UNILOG_NO_SUCH_VAR", raising=False)
+    sweep_id = unilog.sweep({"method": "grid", "program": "train.py",
+                             "command": ["${interpreter}", "${envvar:UNILOG_NO_SUCH_VAR}"],
+                             "parameters": {"a": {"values": [1]}}})
+    with pytest.raises(ConfigError, match="UNILOG_NO_SUCH_VAR, which is not set"):
+        unilog.agent(sweep_id)
+    assert unilog.read_sweep(sweep_id).trials == []
+
+
+def test_the_cli_agent_exits_1_when_its_first_trials_all_fail(tmp_path, runs_dir):
+    (tmp_path / "broken.py").write_text("import unilog\nunilog.init().log({'other': 1})\n")
+    import yaml
+
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
+        "program": "broken.py", "method": "random", "metric": {"name": "loss"},
+        "project": "from-yaml", "parameters": {"x": {"min": 0.0, "max": 1.0}}}))
+    env = subprocess_env(UNILOG_DIR=str(runs_dir), UNILOG_SILENT="true")
+    created = _cli("sweep", "sweep.yaml", env=env, cwd=tmp_path)
+    sweep_id = created.stdout.split()[-1]
+    # the hint names the configuration's project, so it works as printed
+    assert f"unilog agent {sweep_id} --project from-yaml" in created.stderr
+    ran = _cli("agent", sweep_id, "--project", "from-yaml", env=env, cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+    assert "trial 0 failed: the metric 'loss' was never logged" in ran.stderr
+    assert "first 3 trials all failed" in ran.stderr
 
 
 def test_the_cli_names_a_bad_configuration_and_an_unknown_sweep(tmp_path, runs_dir):

@@ -126,6 +126,7 @@ class Run:
         self._disabled = s.mode == "disabled"
         self._forked = False  # True in a forked child: the run is its parent's
         self._should_stop = False
+        self._stop_seen = False  # should_stop was read as True: the trial obeyed it
         if self._disabled:
             self.dir = None  # a disabled run writes nothing
             return
@@ -229,7 +230,8 @@ class Run:
         if self._settings.trial is not None:  # a sweep's trial: its metric feeds the pruner
             from unilog.sweeps._reporter import TrialReporter
 
-            members.append(TrialReporter(self._settings.trial, info, self._stop_asked))
+            members.append(TrialReporter(self._settings.trial, info, self._stop_asked,
+                                         lambda: self._stop_seen))
         if remote_specs:
             from unilog._logging_process import LoggingProcess
 
@@ -251,6 +253,8 @@ class Run:
     def should_stop(self) -> bool:
         """True once a sweep's pruner has stopped this trial: the training loop should
         end (it is then marked pruned, not failed). Always False outside a sweep."""
+        if self._should_stop:
+            self._stop_seen = True
         return self._should_stop
 
     # -- logging ----------------------------------------------------------------

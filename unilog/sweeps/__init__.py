@@ -33,6 +33,11 @@ def _require_optuna() -> None:
                           "pip install 'unilog-ml[sweeps]'") from exc
 
 
+#: Sweeps this process created: id -> (project, runs root, storage). ``agent`` and
+#: ``read_sweep`` find them without being told again, as wandb's do.
+_created: dict[str, tuple[str, Path, str | None]] = {}
+
+
 def _check_project(project: str) -> str:
     from unilog._settings import _PROJECT_RULE
 
@@ -51,10 +56,10 @@ def _where(sweep_id: str, project: str | None, dir: str | os.PathLike | None,
     from unilog._settings import _ID_RULE, _PROJECT_RULE, default_project, resolve_dir
     from unilog.sweeps import _engine as engine
 
-    if not isinstance(sweep_id, str) or not sweep_id.strip("/"):
+    if not isinstance(sweep_id, str) or not sweep_id:
         raise ConfigError(f"a sweep id is a string such as 'ab12cd34', not {sweep_id!r}")
-    parts = sweep_id.strip("/").split("/")
-    if len(parts) > 2:
+    parts = sweep_id.split("/")
+    if len(parts) > 2 or "" in parts:
         raise ConfigError(f"sweep id {sweep_id!r}: write it 'ID' or 'PROJECT/ID' "
                           "(unilog has no entities)")
     if len(parts) == 2:
@@ -63,6 +68,11 @@ def _where(sweep_id: str, project: str | None, dir: str | os.PathLike | None,
                               f"project={project!r} was given")
         project = parts[0]
     sweep_id = parts[-1]
+    made_here = _created.get(sweep_id)  # created by this process: its place is known
+    if made_here is not None:
+        project = project or made_here[0]
+        dir = dir or made_here[1]
+        storage = storage or made_here[2]
     if not _ID_RULE.match(sweep_id) or (len(parts) == 2 and not _PROJECT_RULE.match(project)):
         raise ConfigError(f"sweep id {'/'.join(parts)!r}: write it 'ID' or 'PROJECT/ID', the id "
                           "being 1-64 letters, digits, '_' or '-'")
@@ -110,6 +120,7 @@ def sweep(sweep: Any, project: str | None = None, *, dir: str | os.PathLike | No
     (folder / "sweep.yaml").write_text(yaml.safe_dump(spec.raw, sort_keys=False),
                                        encoding="utf-8")
     engine.create(spec, engine.storage_url(folder, storage), sweep_id, project)
+    _created[sweep_id] = (project, resolve_dir(dir), storage)
     return sweep_id
 
 
@@ -140,9 +151,13 @@ def agent(sweep_id: str, function: Callable[[], Any] | None = None, count: int |
     sweep_id, project, root, url = _where(sweep_id, project, dir, storage)
     study, spec = engine.load(sweep_id, url, seed)
     project = project or study.user_attrs[engine.PROJECT_ATTR]
-    if function is None and spec.program is None and "${program}" in spec.command:
-        raise ConfigError(f"sweep {sweep_id!r} has no 'program' to run: give agent() a "
-                          "function, or the configuration a program")
+    if function is None:
+        from unilog.sweeps._agent import check_command
+
+        if spec.program is None and "${program}" in spec.command:
+            raise ConfigError(f"sweep {sweep_id!r} has no 'program' to run: give agent() a "
+                              "function, or the configuration a program")
+        check_command(spec)
     return run_agent(study, spec, url, project, root, function, count)
 
 

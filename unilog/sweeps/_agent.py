@@ -33,8 +33,10 @@ logger = logging.getLogger("unilog")
 MAX_INITIAL_FAILURES = int(os.environ.get("UNILOG_AGENT_MAX_INITIAL_FAILURES", "3"))
 #: How often a program agent looks whether its trial was pruned.
 POLL_S = 0.2
-#: How long a trial's program gets to end after SIGTERM (pruned) or SIGINT (Ctrl-C).
+#: How long a trial's program gets to end after SIGTERM (pruned, or the agent stopped).
 END_GRACE_S = float(os.environ.get("UNILOG_AGENT_GRACE", "30"))
+#: After Ctrl-C, how long the program gets to end by itself before it is sent SIGTERM.
+FORWARD_AFTER_S = 5.0
 
 
 def run_agent(study: Any, spec: SweepSpec, url: str, project: str, root: Path,
@@ -61,11 +63,15 @@ def run_agent(study: Any, spec: SweepSpec, url: str, project: str, root: Path,
         except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, SIGTERM, sys.exit()
             engine.settle(study, spec, trial, _stopped_as(exc), link_run=link.run)
             raise
-        state = engine.settle(study, spec, trial, ended, error, link_run=link.run)
+        state, error = engine.settle(study, spec, trial, ended, error, link_run=link.run)
         ran.append(trial.number)
         if state == "pruned":
             _tag_pruned(link)
-        logger.info("sweep %s: trial %d %s", study.study_name, trial.number, state)
+        if error:
+            logger.warning("sweep %s: trial %d %s: %s", study.study_name, trial.number, state,
+                           error)
+        else:
+            logger.info("sweep %s: trial %d %s", study.study_name, trial.number, state)
         all_failed = all_failed and state == "failed"
         if all_failed and len(ran) >= MAX_INITIAL_FAILURES:
             logger.error("sweep %s: this agent's first %d trials all failed, so it stops "
@@ -153,8 +159,19 @@ def command_line(spec: SweepSpec, config: dict[str, Any]) -> list[str]:
         elif item == "${args_json}":
             expanded.append(json.dumps(config))
         else:
-            expanded.append(_ENVVAR.sub(lambda m: os.environ.get(m.group(1), ""), item))
+            expanded.append(_ENVVAR.sub(lambda m: os.environ[m.group(1)], item))
     return expanded
+
+
+def check_command(spec: SweepSpec) -> None:
+    """Before the first trial: every ``${envvar:NAME}`` of the command is set."""
+    from unilog.errors import ConfigError
+
+    for item in spec.command:
+        for name in _ENVVAR.findall(item):
+            if name not in os.environ:
+                raise ConfigError(f"sweep command: {item!r} uses the environment variable "
+                                  f"{name}, which is not set")
 
 
 def _arg(value: Any) -> str:
@@ -184,11 +201,8 @@ def _run_program(spec: SweepSpec, link: TrialLink, study: Any, trial: Any
                 pruned = True  # ended as killed, marked pruned (docs/sweeps.md)
                 child.send_signal(signal.SIGTERM)
                 _wait(child)
-    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C or SIGTERM: pass it on
-        if child.poll() is None:  # (a terminal's Ctrl-C reached the child too)
-            child.send_signal(signal.SIGINT if isinstance(exc, KeyboardInterrupt)
-                              else signal.SIGTERM)
-        _wait(child)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C or SIGTERM
+        _stop(child, first=FORWARD_AFTER_S if isinstance(exc, KeyboardInterrupt) else 0)
         raise
     code = child.returncode
     if pruned or code == 0:
@@ -196,6 +210,20 @@ def _run_program(spec: SweepSpec, link: TrialLink, study: Any, trial: Any
     if code in (-signal.SIGINT, 130, -signal.SIGTERM, 143, -signal.SIGKILL):
         return "killed", f"the program ended with exit code {code}"
     return "failed", f"the program exited with code {code}: {' '.join(argv)}"
+
+
+def _stop(child: subprocess.Popen, first: float) -> None:
+    """End a trial's program as killed. A terminal's Ctrl-C reached it too (one
+    process group), so it gets ``first`` seconds to end its run by itself; then
+    SIGTERM, which unilog's handler turns into a killed run (and ignores while the
+    run is being finished, where a second SIGINT would interrupt the finish)."""
+    try:
+        child.wait(first)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    child.send_signal(signal.SIGTERM)
+    _wait(child)
 
 
 def _wait(child: subprocess.Popen) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -70,9 +71,9 @@ def _sweep(args: argparse.Namespace) -> int:
                           "unilog sweep show SWEEP_ID)")
     sweep_id = sweeps.sweep(Path(args.config), project=args.project, dir=args.dir,
                             storage=args.storage)
-    where = f" --project {args.project}" if args.project else ""
-    print(f"unilog: created sweep {sweep_id}; run its trials with: "
-          f"unilog agent {sweep_id}{where}", file=sys.stderr)
+    project = sweeps._created[sweep_id][0]
+    print(f"unilog: created sweep {sweep_id} in project {project}; run its trials with: "
+          f"unilog agent {sweep_id} --project {shlex.quote(project)}", file=sys.stderr)
     print(sweep_id)
     return 0
 
@@ -118,5 +119,13 @@ def _agent(args: argparse.Namespace) -> int:
         return 143
     print(f"unilog agent: ran {len(ran)} trial{'s' if len(ran) != 1 else ''}; see them with: "
           f"unilog sweep show {args.sweep_id}"
-          + (f" --project {args.project}" if args.project else ""), file=sys.stderr)
+          + (f" --project {shlex.quote(args.project)}" if args.project else ""),
+          file=sys.stderr)
+    data = sweeps.read_sweep(args.sweep_id, project=args.project, dir=args.dir,
+                             storage=args.storage)
+    states = [t.state for t in data.trials if t.number in ran]
+    from unilog.sweeps._agent import MAX_INITIAL_FAILURES
+
+    if len(states) >= MAX_INITIAL_FAILURES and set(states) == {"failed"}:
+        return 1  # stopped because every trial failed: scripts and CI must see it
     return 0

@@ -226,17 +226,23 @@ def next_trial(study: Any, spec: SweepSpec) -> tuple[Any, dict[str, Any]] | tupl
 
 
 def settle(study: Any, spec: SweepSpec, trial: Any, ended: str, error: str | None = None,
-           link_run: Any = None) -> str:
-    """Tell Optuna how ``trial`` ended and return its state: complete, pruned, failed
-    or killed. ``ended`` is what the agent saw ("finished", "failed", "killed"); the
-    trial run's reporter left its status, value and whether it was pruned in the
-    trial's attributes. ``link_run``: the trial's run, when it ran in this process."""
+           link_run: Any = None) -> tuple[str, str | None]:
+    """Tell Optuna how ``trial`` ended; returns its state (complete, pruned, failed or
+    killed) and why it failed. ``ended`` is what the agent saw ("finished", "failed",
+    "killed"); the trial run's reporter left the run's status, the metric's value and
+    the pruner's verdict in the trial's attributes. ``link_run``: the trial's run,
+    when it ran in this process.
+
+    A trial is pruned when the pruner said so *and* the trial stopped for it: its
+    run read ``should_stop`` as True, or its program was sent SIGTERM. A verdict
+    that came after the run had ended (the reporter's thread is behind the loop)
+    leaves a complete trial complete."""
     from optuna.trial import TrialState
 
     attrs = study._storage.get_trial(trial._trial_id).user_attrs
     ended_as = attrs.get(ENDED_ATTR) or {}
     status, value = ended_as.get("status"), ended_as.get("value")
-    if attrs.get(PRUNED_ATTR):
+    if attrs.get(PRUNED_ATTR) and (ended_as.get("obeyed") or status == "killed"):
         state = "pruned"
     elif ended == "killed" or status == "killed":
         state = "killed"
@@ -247,8 +253,12 @@ def settle(study: Any, spec: SweepSpec, trial: Any, ended: str, error: str | Non
                                   if RUN_ATTR not in attrs and link_run is None else
                                   "the trial's run never reported how it ended")
     elif spec.metric is not None and value is None:
-        state, error = "failed", (f"the metric {spec.metric!r} was never logged nor put in "
-                                  "the run's summary")
+        kind = ended_as.get("not_number")
+        state, error = "failed", (
+            f"the metric {spec.metric!r} was logged as {kind}, not a number" if kind else
+            f"the metric {spec.metric!r} was never logged nor put in the run's summary")
+    elif value is not None and not math.isfinite(value):
+        state, error = "failed", f"the metric {spec.metric!r} ended as {value}"
     else:
         state = "complete"
     if error:
@@ -262,4 +272,4 @@ def settle(study: Any, spec: SweepSpec, trial: Any, ended: str, error: str | Non
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, state=TrialState.FAIL)
-    return state
+    return state, error

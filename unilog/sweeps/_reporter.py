@@ -49,12 +49,15 @@ class TrialReporter(Worker):
     #: Not a backend: no report of its own, no closing line.
     names: list[str] = []
 
-    def __init__(self, link: TrialLink, info: RunInfo, on_prune: Callable[[], None]):
+    def __init__(self, link: TrialLink, info: RunInfo, on_prune: Callable[[], None],
+                 stop_seen: Callable[[], bool]):
         super().__init__("sweep-trial", queue_size=DEFAULT_QUEUE_SIZE)
         self.link = link
         self._keys = metric_keys(link.metric)
         self._run_id, self._run_dir = info.id, str(info.dir)
         self._on_prune = on_prune
+        self._stop_seen = stop_seen
+        self._not_number: str | None = None  # the type of a value that was no number
         self._storage: Any = None
         self._trial: Any = None
         self._last: float | None = None
@@ -145,6 +148,7 @@ class TrialReporter(Worker):
         for kind, value in records:
             number = _number(value)
             if number is None:
+                self._not_number = type(value).__name__.lower()  # text, image, ...
                 continue
             if kind == "summary":
                 self._summary = number
@@ -177,8 +181,10 @@ class TrialReporter(Worker):
         status, _exit_code = control.args
         value = self._summary if self._summary is not None else self._last
         try:
-            self._set(engine.ENDED_ATTR, {"status": status, "value": value,
-                                          "id": self._run_id, "dir": self._run_dir})
+            self._set(engine.ENDED_ATTR, {
+                "status": status, "value": value, "id": self._run_id, "dir": self._run_dir,
+                "obeyed": self._stop_seen(),  # the run read should_stop as True
+                "not_number": self._not_number if value is None else None})
         except Exception as exc:
             logger.warning("sweep %s, trial %d: its ending could not be recorded (%s: %s)",
                            self.link.sweep_id, self.link.number, type(exc).__name__, exc)

@@ -62,6 +62,9 @@ GRID_DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "q_uniform")
 MACROS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}",
           "${args_json}", "${args_no_boolean_flags}")
 DEFAULT_COMMAND = ("${env}", "${interpreter}", "${program}", "${args}")
+#: The most points a grid may have: GridSampler lists every one in memory, in
+#: every agent (a million take ~150 MB and 2.5 s).
+MAX_GRID = 1_000_000
 _ENVVAR = re.compile(r"\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}")
 _MACRO = re.compile(r"\$\{[^}]*\}")
 # Optuna's draw for an inverse-CDF transform stays this far inside (0, 1): the
@@ -157,6 +160,17 @@ class Param:
             n = int(math.floor((s["max"] - s["min"]) / s["q"] + 1e-9))
             return [min(s["min"] + i * s["q"], s["max"]) for i in range(n + 1)]
         raise AssertionError(d)
+
+    def grid_size(self) -> int:
+        """How many values :meth:`grid` gives, without listing them."""
+        d, s = self.distribution, self.spec
+        if d == "constant":
+            return 1
+        if d == "categorical":
+            return len(s["values"])
+        if d == "int_uniform":
+            return s["max"] - s["min"] + 1
+        return int(math.floor((s["max"] - s["min"]) / s["q"] + 1e-9)) + 1
 
     def grid_value(self, drawn: Any) -> Any:
         """The config value of a grid point."""
@@ -264,7 +278,9 @@ def load(config: Any) -> dict[str, Any]:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise ConfigError(f"sweep configuration {str(path)!r} is not valid YAML: {exc}"
-                              ) from exc
+                              " (a macro inside [...] must be quoted: '${program}')") from exc
+        if data is None:
+            raise ConfigError(f"sweep configuration {str(path)!r} is empty")
     else:
         from unilog.config import to_plain
 
@@ -295,12 +311,18 @@ def parse(config: Any) -> SweepSpec:
     if not spec.params:
         raise ConfigError("sweep configuration: 'parameters' is empty")
     if method == "grid":
+        size = 1
         for p in spec.params:
             if p.distribution not in GRID_DISTRIBUTIONS:
                 raise ConfigError(
                     f"sweep parameter {p.name!r}: method grid enumerates "
                     f"{', '.join(GRID_DISTRIBUTIONS)} only, not distribution "
                     f"{p.distribution!r} (give it 'values', or use method random or bayes)")
+            size *= p.grid_size()
+        if size > MAX_GRID:
+            raise ConfigError(f"sweep configuration: method grid would have {size:,} points, "
+                              f"more than {MAX_GRID:,} (Optuna's GridSampler holds them all "
+                              "in memory); use method random or bayes with a run_cap")
     if method == "bayes" and spec.metric is None:
         raise ConfigError("sweep configuration: method bayes needs a 'metric' to optimise")
     spec.hyperband = _read_early_terminate(raw.get("early_terminate"), spec)
