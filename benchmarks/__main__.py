@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-            failed.append(name)
+            failed.append(f"{name} ({type(exc).__name__}: {exc})")
             rows = [(title, f"FAILED: {type(exc).__name__}: {exc}", "-")]
         section = [
             "", f"## {title}", "",
@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     report_path.write_text(report)
     print(f"\nreport and plots written to {out}: {report_path.name}", flush=True)
     if failed:
-        print(f"sections that failed: {', '.join(failed)}", file=sys.stderr)
+        # Last, with why: a caller that keeps only the end of stderr still sees it.
+        print(f"sections that failed: {'; '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
 
