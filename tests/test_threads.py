@@ -184,3 +184,48 @@ def test_finish_while_the_local_record_is_busy_past_its_flush_interval():
     assert (counts["errors"], counts["failed"]) == (0, 0), counts
     history = unilog.read_run(run.dir).history
     assert len(history) == 1 + count
+
+
+
+@pytest.fixture
+def three_recorders():
+    """Backend names recorder, recorder_b, recorder_c (one run takes each name once)."""
+    import unilog_faults
+
+    from unilog import plugins
+
+    extra = [type(f"Recorder{c.upper()}", (unilog_faults.Recorder,), {"name": f"recorder_{c}"})
+             for c in "bc"]
+
+    class Plugin:
+        @unilog.hookimpl
+        def unilog_register_backends(self, register):
+            for cls in extra:
+                register(cls)
+
+    plugins.register_plugin(Plugin(), name="more-recorders")
+    yield ["recorder", "recorder_b", "recorder_c"]
+    plugins.reset()
+
+
+def test_backends_open_one_at_a_time(recorded, three_recorders):
+    # SDK imports in two threads at once can fail in CPython's AST constructor
+    # (unilog/_dispatch.py, _OPENING): a process opens its backends in turn.
+    run = unilog.init(backends=[{"name": name, "label": name, "open_delay": 0.2}
+                                for name in three_recorders], isolation="thread")
+    run.finish()
+    spans = sorted(recorded[name]["opening"] for name in three_recorders)
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end, spans
+
+
+def test_a_backend_whose_open_hangs_holds_the_others_back_only_so_long(
+        recorded, three_recorders, monkeypatch):
+    import unilog._dispatch as dispatch
+
+    monkeypatch.setattr(dispatch, "OPEN_ALONE_S", 0.3)
+    run = unilog.init(backends=[{"name": "recorder", "label": "stuck", "open_delay": 3.0},
+                                {"name": "recorder_b", "label": "next"}], isolation="thread")
+    run.finish()
+    stuck, following = recorded["stuck"]["opening"], recorded["next"]["opening"]
+    assert following[1] < stuck[1] - 1.5  # it opened long before the stuck one ended

@@ -59,6 +59,18 @@ _BATCH = 1024
 LINGER_S = float(os.environ.get("UNILOG_WORKER_LINGER", "0.1"))
 
 
+# Backends open (import and start their SDKs) one at a time in a process. SDK
+# imports build ASTs (pydantic and others), and CPython keeps the AST
+# constructor's recursion depth per interpreter, not per thread: two threads
+# importing at once can fail with "SystemError: AST constructor recursion depth
+# mismatch" (CPython gh-106905; seen here on 3.11.7, wandb failing to open beside
+# five other SDKs). Opening in turn cost nothing measurable (six backends' first
+# row 4.2 s instead of 4.5 s: docs/performance.md); a backend whose open hangs
+# holds the others back this long at most.
+_OPENING = threading.Lock()
+OPEN_ALONE_S = float(os.environ.get("UNILOG_OPEN_ALONE_S", "10"))
+
+
 class Control:
     """The one control message: ``kind`` is "flush" (a barrier), "close" or "request".
 
@@ -376,8 +388,15 @@ class BackendWorker(RecordHooks, Worker):
         return bool(self.adapter.disabled)
 
     def _open(self) -> bool:
-        # A backend skipped at open (its own choice) takes nothing, like one that failed.
-        return self.adapter.open() and not self.adapter.disabled
+        # One backend opens at a time in a process (see _OPENING), but one whose open
+        # hangs holds the others back for OPEN_ALONE_S at most.
+        alone = _OPENING.acquire(timeout=OPEN_ALONE_S)
+        try:
+            # A backend skipped at open (its own choice) takes nothing, like one that failed.
+            return self.adapter.open() and not self.adapter.disabled
+        finally:
+            if alone:
+                _OPENING.release()
 
     def _take(self, records: list[Any]) -> None:
         adapter = self.adapter

@@ -94,7 +94,9 @@ class Noop(Backend):
 class Recorder(Backend):
     """Keeps everything it receives in RECORDED[label]; options set its capabilities,
     ``fail_every`` fails every n-th call, ``refuse_keys`` fails any call whose
-    rows hold one of those keys, ``refuse_steps`` any call holding one of those steps."""
+    rows hold one of those keys, ``refuse_steps`` any call holding one of those steps,
+    ``open_delay`` makes ``open`` take that long (its start and end in RECORDED[label]
+    ["opening"])."""
 
     name = "recorder"
     isolation = "thread"
@@ -102,9 +104,11 @@ class Recorder(Backend):
     def __init__(self, label: str = "default", media=(), out_of_order: bool = False,
                  allowed: str | None = None, max_length: int | None = None,
                  fail_every: int = 0, fetchable: dict | None = None,
-                 refuse_keys: tuple = (), refuse_steps: tuple = (), **options):
+                 refuse_keys: tuple = (), refuse_steps: tuple = (), open_delay: float = 0.0,
+                 **options):
         super().__init__(**options)
         self.label = label
+        self.open_delay = open_delay
         self.fail_every = fail_every
         self.refuse_keys = set(refuse_keys)  # also RECORDED[label]["refuse_keys"]: tests change it
         self.refuse_steps = frozenset(refuse_steps)
@@ -120,6 +124,9 @@ class Recorder(Backend):
                                        "refuse_keys": self.refuse_keys}
 
     def open(self, run):
+        started = time.monotonic()
+        time.sleep(self.open_delay)
+        self.data["opening"] = (started, time.monotonic())
         self.data["open"] = run
         return {"id": f"rec-{run.id}", "url": f"memory://{self.label}"}
 
