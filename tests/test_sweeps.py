@@ -477,7 +477,9 @@ def test_hyperband_stops_the_clearly_bad_trials_and_never_the_best(runs_dir, mon
     sweep_id = unilog.sweep({
         "method": "grid", "metric": {"name": "score", "goal": "maximize"},
         "parameters": {"quality": {"values": list(range(1, 13))}},
-        "early_terminate": {"type": "hyperband", "min_iter": 1, "max_iter": 27, "eta": 3}})
+        # One bracket (log3(8/3) < 1), so every trial is compared with all before it at
+        # iteration 3 (with several, which trials meet depends on the sweep id's hash).
+        "early_terminate": {"type": "hyperband", "min_iter": 3, "max_iter": 8, "eta": 3}})
     unilog.agent(sweep_id, function=train)
     trials = {t.params["quality"]: t for t in unilog.read_sweep(sweep_id).trials}
     assert trials[12].state == "complete" and unilog.read_sweep(sweep_id).best.params == \
