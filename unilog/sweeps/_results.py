@@ -170,6 +170,9 @@ def _panel(ax: Any, data: SweepData, name: str, best: TrialData | None) -> None:
                    color="tab:red", label=f"best (trial {best.number})", zorder=3)
     if not numeric:
         ax.set_xticks(range(len(labels)), labels, rotation=30)
+    elif points and min(x for _, x in points) > 0 and \
+            max(x for _, x in points) / min(x for _, x in points) >= 20:
+        ax.set_xscale("log")  # a learning rate over decades
     ax.set_xlabel(name)
     ax.set_ylabel(data.metric or "value")
     ax.legend(fontsize="small")
