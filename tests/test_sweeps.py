@@ -764,3 +764,47 @@ def test_the_sweep_example_trains_the_digits_cnn_per_trial_into_every_backend(tm
         assert len(board["series"]["val/loss"]) == trial.params["epochs"]
         assert {f"sweep:{sweep_id}", f"trial:{trial.number}"} <= board["tags"]
         assert board["config"]["lr"] == str(trial.params["lr"])
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # Lightning's, as in
+@pytest.mark.filterwarnings("ignore:.*does not have many workers.*")  # test_lightning.py
+@pytest.mark.filterwarnings("ignore:.*is smaller than the logging interval.*")
+def test_lightning_fit_ends_when_the_pruner_stops_its_trial(runs_dir, monkeypatch):
+    import lightning.pytorch as pl
+
+    from tests.lightning_model import TinyClassifier, loaders
+    from unilog.lightning import StopWhenPruned, UnilogLogger
+
+    monkeypatch.setenv("UNILOG_SILENT", "true")
+
+    class Scored(TinyClassifier):
+        def __init__(self, quality: int):
+            super().__init__()
+            self.quality = quality
+
+        def on_validation_epoch_end(self):
+            self.log("score", float(self.quality * (self.current_epoch + 1)))
+            time.sleep(0.05)  # an epoch: the pruner's verdict arrives meanwhile
+
+    epochs = {}
+
+    def train():
+        logger = UnilogLogger()
+        quality = logger.experiment.config.quality  # the trial's run: its config
+        trainer = pl.Trainer(max_epochs=20, logger=logger, callbacks=[StopWhenPruned()],
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0)
+        trainer.fit(Scored(quality), *loaders())
+        epochs[quality] = trainer.current_epoch
+
+    sweep_id = unilog.sweep({  # the grid runs 10 first (see the pruned-program test)
+        "method": "grid", "metric": {"name": "score", "goal": "maximize"},
+        "parameters": {"quality": {"values": [1, 10]}},
+        "early_terminate": {"type": "hyperband", "min_iter": 2, "max_iter": 3, "eta": 2}})
+    unilog.agent(sweep_id, function=train)
+    trials = {t.params["quality"]: t for t in unilog.read_sweep(sweep_id).trials}
+    assert trials[10].state == "complete" and epochs[10] == 20
+    assert trials[1].state == "pruned" and epochs[1] < 20, epochs
+    run = unilog.read_run(trials[1].run_dir)
+    assert run.status == "finished" and "pruned" in run.manifest["tags"]

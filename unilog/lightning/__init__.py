@@ -20,10 +20,11 @@ except ImportError as exc:  # name the extra, as a missing backend SDK does
 from unilog.lightning.callbacks import (
     LogHistograms,
     LogPredictions,
+    StopWhenPruned,
     find_unilog_logger,
     trainer_step,
 )
 from unilog.lightning.logger import UnilogLogger
 
-__all__ = ["LogHistograms", "LogPredictions", "UnilogLogger", "find_unilog_logger",
-           "trainer_step"]
+__all__ = ["LogHistograms", "LogPredictions", "StopWhenPruned", "UnilogLogger",
+           "find_unilog_logger", "trainer_step"]

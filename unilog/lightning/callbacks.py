@@ -3,6 +3,7 @@
 - :class:`LogPredictions`: sample predictions of the first validation batch,
   as captioned images and a table, every N epochs.
 - :class:`LogHistograms`: histograms of weights and gradients every N steps.
+- :class:`StopWhenPruned`: ends ``fit`` when a sweep's pruner stops the trial.
 
 Both log through the trainer's :class:`~unilog.lightning.UnilogLogger` (the
 first one, if there are several) at Lightning's current step, so their
@@ -146,3 +147,29 @@ class LogHistograms(_UnilogCallback):
                 values[f"gradients/{name}"] = unilog.Histogram(param.grad.detach(),
                                                                num_bins=self.num_bins)
         self._log(trainer, values)
+
+
+class StopWhenPruned(Callback):
+    """Ends ``fit`` once a sweep's pruner has stopped this trial.
+
+    Under ``unilog.agent`` a trial's run turns ``run.should_stop`` True when the
+    sweep's hyperband pruner stops it (docs/sweeps.md); this callback sets
+    ``trainer.should_stop`` then, checked after each validation and each training
+    epoch, as Optuna's own Lightning pruning callback does. Lightning ends the fit
+    normally; the trial is recorded as pruned. Outside a sweep it does nothing.
+    """
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Stop when the pruner said so."""
+        self._check(trainer)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Stop when the pruner said so (also for fits without validation)."""
+        self._check(trainer)
+
+    @staticmethod
+    def _check(trainer: Any) -> None:
+        logger = find_unilog_logger(trainer)
+        run = logger.run if logger is not None else None
+        if run is not None and run.should_stop:
+            trainer.should_stop = True
