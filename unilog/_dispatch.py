@@ -153,6 +153,9 @@ class Worker:
             if not self._thread.is_alive() or self._refuses():
                 return False
             self._room.clear()
+            # A full queue needs no more piling up: end the worker's linger, which
+            # would otherwise hold the caller a whole LINGER_S per batch.
+            self._wake.set()
             self._room.wait(0.05)
         return True
 
