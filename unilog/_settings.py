@@ -86,6 +86,15 @@ def default_project() -> str:
     return os.environ.get("UNILOG_PROJECT") or "default"
 
 
+def check_project(project: Any) -> str:
+    """``project``, if it can name a folder; else a ConfigError saying the rule."""
+    if (not isinstance(project, str) or not _PROJECT_RULE.match(project)
+            or project in (".", "..")):
+        raise ConfigError(f"project {project!r} must be 1-128 letters, digits, spaces, "
+                          "'.', '_' or '-' (it names a folder)")
+    return project
+
+
 def resolve_dir(dir: str | os.PathLike | None) -> Path:
     """The absolute root of local files: ``dir``, else ``$UNILOG_DIR``, else ``./runs``."""
     return Path(dir or os.environ.get("UNILOG_DIR") or "runs").expanduser().absolute()
@@ -220,10 +229,7 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
         mode = "disabled"
     if resume not in RESUME:
         raise ConfigError(f"resume must be None, 'allow' or 'must', not {resume!r}")
-    project = project or default_project()
-    if not _PROJECT_RULE.match(project) or project in (".", ".."):
-        raise ConfigError(f"project {project!r} must be 1-128 letters, digits, spaces, "
-                          "'.', '_' or '-' (it names a folder)")
+    project = check_project(project or default_project())
     run_id = id or new_run_id()
     if not _ID_RULE.match(run_id):
         raise ConfigError(f"run id {run_id!r} must be 1-64 letters, digits, '_' or '-'")

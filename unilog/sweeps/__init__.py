@@ -38,22 +38,13 @@ def _require_optuna() -> None:
 _created: dict[str, tuple[str, Path, str | None]] = {}
 
 
-def _check_project(project: str) -> str:
-    from unilog._settings import _PROJECT_RULE
-
-    if not isinstance(project, str) or not _PROJECT_RULE.match(project) or project in (".", ".."):
-        raise ConfigError(f"project {project!r} must be 1-128 letters, digits, spaces, '.', "
-                          "'_' or '-' (it names a folder)")
-    return project
-
-
 def _where(sweep_id: str, project: str | None, dir: str | os.PathLike | None,
            storage: str | None) -> tuple[str, str | None, Path, str]:
     """(sweep id, project, runs root, storage URL) for a sweep id, which may be
     written ``project/id`` (as W&B's ``entity/project/id``, without the entity).
     The project is None when neither says it and the sweep is in a database (its
     study then knows it)."""
-    from unilog._settings import _ID_RULE, _PROJECT_RULE, default_project, resolve_dir
+    from unilog._settings import _ID_RULE, check_project, default_project, resolve_dir
     from unilog.sweeps import _engine as engine
 
     if not isinstance(sweep_id, str) or not sweep_id:
@@ -73,20 +64,21 @@ def _where(sweep_id: str, project: str | None, dir: str | os.PathLike | None,
         project = project or made_here[0]
         dir = dir or made_here[1]
         storage = storage or made_here[2]
-    if not _ID_RULE.match(sweep_id) or (len(parts) == 2 and not _PROJECT_RULE.match(project)):
+    if not _ID_RULE.match(sweep_id):
         raise ConfigError(f"sweep id {'/'.join(parts)!r}: write it 'ID' or 'PROJECT/ID', the id "
                           "being 1-64 letters, digits, '_' or '-'")
     root = resolve_dir(dir)
     url = engine.storage_url(engine.sweep_dir(root, project or default_project(), sweep_id),
                              storage)
-    if url.startswith("journal:"):
+    journal = engine.journal_path(url)
+    if journal is not None:
         project = project or default_project()
     if project is not None:
-        _check_project(project)
-    if url.startswith("journal:") and not Path(url[len("journal:"):]).exists():
-        raise ConfigError(f"no sweep {sweep_id!r} in project {project!r}: "
-                          f"{url[len('journal:'):]} does not exist (a sweep in a database "
-                          "needs storage=... or $UNILOG_SWEEP_STORAGE)")
+        check_project(project)
+    if journal is not None and not journal.exists():
+        raise ConfigError(f"no sweep {sweep_id!r} in project {project!r}: {journal} does not "
+                          "exist (a sweep in a database needs storage=... or "
+                          "$UNILOG_SWEEP_STORAGE)")
     return sweep_id, project, root, url
 
 
@@ -105,13 +97,13 @@ def sweep(sweep: Any, project: str | None = None, *, dir: str | os.PathLike | No
     :raises ConfigError: naming the key and the rule, for a configuration unilog
         cannot honour.
     """
-    from unilog._settings import default_project, new_run_id, resolve_dir
+    from unilog._settings import check_project, default_project, new_run_id, resolve_dir
     from unilog.sweeps import _engine as engine
     from unilog.sweeps._space import parse
 
     spec = parse(sweep)  # a bad configuration fails before Optuna is needed
     _require_optuna()
-    project = _check_project(project or spec.project or default_project())
+    project = check_project(project or spec.project or default_project())
     sweep_id = new_run_id()
     folder = engine.sweep_dir(resolve_dir(dir), project, sweep_id)
     folder.mkdir(parents=True)

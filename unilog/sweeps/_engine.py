@@ -47,14 +47,19 @@ def storage_url(folder: Path, storage: str | None) -> str:
     return "journal:" + str(folder / JOURNAL)
 
 
+def journal_path(url: str) -> Path | None:
+    """The journal file of a ``journal:<path>`` storage URL (None for a database URL)."""
+    return Path(url[len("journal:"):]) if url.startswith("journal:") else None
+
+
 def open_storage(url: str) -> Any:
     """Optuna's storage for ``url``: a journal file, or any SQLAlchemy URL Optuna takes."""
     import optuna
 
-    if url.startswith("journal:"):
+    path = journal_path(url)
+    if path is not None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = Path(url[len("journal:"):])
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     try:
@@ -95,14 +100,15 @@ def create(spec: SweepSpec, url: str, sweep_id: str, project: str) -> None:
     study.set_user_attr(PROJECT_ATTR, project)
 
 
-def load(sweep_id: str, url: str, seed: int | None = None, *, for_agent: bool = True
-         ) -> tuple[Any, SweepSpec]:
+def load(sweep_id: str, url: str, seed: int | None = None, *, for_agent: bool = True,
+         storage: Any = None) -> tuple[Any, SweepSpec]:
     """The sweep's study, with the sampler and pruner its configuration asks for
-    (``for_agent=False``: only to read it, so no sampler is built)."""
+    (``for_agent=False``: to read it or report to its pruner, so no sampler is
+    built). ``storage``: the storage of ``url`` when it is already open."""
     import optuna
 
     quiet_optuna()
-    storage = open_storage(url)
+    storage = storage if storage is not None else open_storage(url)
     try:
         study_id = storage.get_study_id_from_name(sweep_id)
     except KeyError:

@@ -127,12 +127,8 @@ class TrialReporter(Worker):
                 # says it, one write fewer per trial).
                 self._set(engine.RUN_ATTR, {"id": self._run_id, "dir": self._run_dir})
             if self.link.prune:
-                engine.quiet_optuna()
-                study_id = self._storage.get_study_id_from_name(self.link.sweep_id)
-                spec = engine.parse(self._storage.get_study_user_attrs(study_id)[engine.SWEEP_ATTR])
-                study = optuna.load_study(study_name=self.link.sweep_id, storage=self._storage,
-                                          sampler=optuna.samplers.RandomSampler(),
-                                          pruner=engine.make_pruner(spec))
+                study, _spec = engine.load(self.link.sweep_id, self.link.storage,
+                                           for_agent=False, storage=self._storage)
                 self._trial = optuna.trial.Trial(study, self.link.trial_id)
         except Exception as exc:
             logger.warning("sweep %s, trial %d: cannot reach the sweep's storage (%s: %s); "
