@@ -63,6 +63,8 @@ __all__ = [
     "agent",
     "finish",
     "hookimpl",
+    "import_run",
+    "import_runs",
     "init",
     "log",
     "log_artifact",
@@ -70,6 +72,7 @@ __all__ = [
     "read_sweep",
     "run",
     "sweep",
+    "sync",
     "use_artifact",
 ]
 
@@ -90,6 +93,9 @@ _LAZY = {
     "sweep": "unilog.sweeps",
     "agent": "unilog.sweeps",
     "read_sweep": "unilog.sweeps",
+    "sync": "unilog._sync",
+    "import_run": "unilog.importers",
+    "import_runs": "unilog.importers",
 }
 
 

@@ -33,6 +33,10 @@ SUMMARY_LINES = 50
 DEFAULT_METRICS = 3
 
 
+#: Modules that add subcommands of their own (each has ``add_commands(subparsers)``).
+COMMAND_MODULES = ("unilog.sweeps._cli",)
+
+
 class CliError(Exception):
     """A message for the user: printed as ``unilog <command>: <message>``, exit status 1."""
 
@@ -284,9 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--full", action="store_true",
                       help="print long summary values whole, and every summary key")
     show.set_defaults(func=_show)
-    from unilog.sweeps._cli import add_commands
-
-    add_commands(sub)
+    for module in COMMAND_MODULES:  # each adds its subcommands; imports nothing heavy
+        importlib.import_module(module).add_commands(sub)
     args = parser.parse_args(argv)
     from unilog.errors import UnilogError
 

@@ -310,6 +310,22 @@ class Run:
         # backend's error loses nothing from the local record.
         self._policy.raise_pending()
 
+    def _write_row(self, step: int, data: dict[str, Any], when: float | None) -> None:
+        """One whole row at ``step`` with the time a source recorded (importers: see
+        :mod:`unilog.importers`). The same rules as ``log`` for keys and values; a
+        step lower than the current one reaches the local record only, as in ``log``."""
+        issues = Issues()
+        values = flatten(data, issues)
+        if issues.errors:
+            self._bad_input(issues.errors)
+        step = self._check_step(step)
+        with self._lock:
+            self._commit()
+            if values:
+                row = Row(step, MappingProxyType(values), time.time() if when is None else when)
+                self._dispatch(row, step < self._step)
+            self._step = max(self._step, step + 1)
+
     def _check_step(self, step: Any) -> int:
         if type(step) is not int:
             if (isinstance(step, bool) or not hasattr(step, "__index__")
