@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from unilog.backend import Backend, KeyMapper, KeyRule, PartialBatch, Row, RunInfo
+from unilog._ledger import Ledger
 from unilog._policy import ErrorPolicy
 from unilog.tensors import PendingScalar
 
@@ -91,6 +92,9 @@ class BackendAdapter:
         self._warned_kinds: set[Any] = set()
         # Only the default rule leaves keys alone; a subclass may override adapt().
         self._identity_keys = self.capabilities.key_rule == KeyRule()
+        #: What the backend has for certain (unilog._ledger), for `unilog sync`; the
+        #: local record keeps none: it is what a sync reads.
+        self.ledger: Ledger | None = None
 
     # -- the worker's calls -----------------------------------------------------
 
@@ -107,6 +111,11 @@ class BackendAdapter:
             # The backend chose not to run (e.g. a remote store in offline mode):
             # what it misses is counted as skipped, and it is no error.
             self.disabled = f"skipped: {self.info['skipped']}"
+        elif not self.blocking and self._run.dir is not None:
+            self.ledger = Ledger.load(self._run.dir, self.name)
+            self.ledger.info = self.info
+            self.ledger.status = None  # open again: no status until it is closed
+            self._save_ledger()
         if self._on_open is not None:
             # The backend's own run id reaches the manifest now, not at finish,
             # so a run killed mid-way can still be resumed everywhere.
@@ -127,18 +136,30 @@ class BackendAdapter:
         n = len(rows)
         if self.disabled:
             self.counts.skipped += n
+            if self.ledger is not None:
+                self.ledger.gap()
         else:
             if self._refused:
                 self._age_refusals()
-            adapted, lost = self._adapt_rows(rows)
-            if adapted:
-                lost += self._send_rows(adapted)
+            adapted, outcome = self._adapt_rows(rows)
+            lost_sent = self._send_rows(adapted) if adapted else set()
+            lost = outcome.count(None) + len(lost_sent)
             self.counts.delivered += n - lost
             self.counts.failed += lost
+            ledger = self.ledger
+            if ledger is not None:
+                for row, at in zip(rows, outcome):
+                    ledger.row(row.step, at is not None and at not in lost_sent)
         self.counts.done += n
 
     def deliver(self, kind: str, payload: Any) -> None:
-        """Deliver the config, summary values or an artifact."""
+        """Deliver the config, summary values or an artifact (or note a ``gap``:
+        rows lost before they reached this worker)."""
+        if kind == "gap":
+            if self.ledger is not None:
+                self.ledger.gap()
+            self.counts.done += 1
+            return
         if kind == "summary" and any(type(v) is PendingScalar for v in payload.values()):
             payload = {k: v.resolve() if type(v) is PendingScalar else v
                        for k, v in payload.items()}
@@ -149,6 +170,8 @@ class BackendAdapter:
                       "artifact": self.backend.log_artifact}[kind]
             if self._call(kind, method, payload):
                 self.counts.delivered += 1
+                if self.ledger is not None:
+                    self.ledger.stored(kind, payload)
         self.counts.done += 1
 
     def skip(self, n: int) -> None:
@@ -158,8 +181,8 @@ class BackendAdapter:
 
     def flush(self) -> None:
         """Ask the backend to push what it buffered."""
-        if not self.disabled:
-            self._call("flush", self.backend.flush)
+        if not self.disabled and self._call("flush", self.backend.flush):
+            self._save_ledger()
 
     def call(self, fn: Callable[..., Any], args: tuple) -> Any:
         """Run a request's ``fn`` (a download) unless the backend is disabled."""
@@ -168,12 +191,24 @@ class BackendAdapter:
     def close(self, status: str, exit_code: int) -> None:
         """Close the backend (unless it never opened) and collect its own report."""
         if self.disabled is None or not self.disabled.startswith("failed to open"):
-            self._call("close", self.backend.close, status, exit_code)
+            closed = self._call("close", self.backend.close, status, exit_code)
             try:
                 self._own_report = dict(self.backend.report() or {})
             except Exception as exc:
                 self._policy.report(self.name, exc, "report")
+            if self.ledger is not None:
+                self.ledger.status = status if closed else None
+                self._save_ledger()
         self.done.set()
+
+    def _save_ledger(self) -> None:
+        """Write the ledger, leaving out what the backend still holds unstored."""
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.save(self.backend.unconfirmed_steps())
+        except Exception as exc:  # a full disk: the sync will resend, never lose
+            self._policy.report(self.name, exc, "ledger")
 
     def report(self) -> dict[str, Any]:
         """The adapter's part of the backend's report."""
@@ -188,17 +223,19 @@ class BackendAdapter:
 
     # -- shaping ------------------------------------------------------------------
 
-    def _adapt_rows(self, rows: list[Row]) -> tuple[list[Row], int]:
+    def _adapt_rows(self, rows: list[Row]) -> tuple[list[Row], list[int | None]]:
         """The rows adapted to the backend, without refused keys, leaving out those
-        left empty; and how many rows were lost whole (a key rule that raised, or
-        every value failed or refused)."""
-        adapted, lost = [], 0
+        left empty; and for each row given, its index among them, -1 when nothing
+        of it was left to send (media the backend falls back on), or None when it
+        was lost whole (a key rule that raised, or every value failed or refused)."""
+        adapted: list[Row] = []
+        outcome: list[int | None] = []
         for row in rows:
             before = self.counts.failed_values
             try:
                 adapted_row = self._adapt(row)
             except _CAUGHT as exc:
-                lost += 1
+                outcome.append(None)
                 self._consecutive += 1
                 self._failed("log", exc)
                 continue
@@ -206,11 +243,14 @@ class BackendAdapter:
                 adapted_row, dropped = self._without_refused(adapted_row)
                 self.counts.failed_values += dropped
             if adapted_row.values:
+                outcome.append(len(adapted))
                 adapted.append(adapted_row)
             elif self.counts.failed_values > before:  # emptied by failures, not fallbacks
                 self.counts.failed_values = before
-                lost += 1
-        return adapted, lost
+                outcome.append(None)
+            else:
+                outcome.append(-1)
+        return adapted, outcome
 
     def _adapt(self, row: Row) -> Row:
         values = row.values
@@ -293,29 +333,29 @@ class BackendAdapter:
     # batches without a call (counted, named in the report), so a bad key
     # logged at every step costs nothing more; then it is tried again.
 
-    def _send_rows(self, rows: list[Row]) -> int:
-        """Send one batch; return how many rows were lost entirely (values lost
+    def _send_rows(self, rows: list[Row]) -> set[int]:
+        """Send one batch; return the indices of the rows lost entirely (values lost
         from rows that otherwise landed are counted in ``failed_values``)."""
         stored, error = self._try_log(rows)
         if error is None:
             self._consecutive = 0
-            return 0
+            return set()
         self._consecutive = 1 if stored else self._consecutive + 1
         parts = list(enumerate(rows))[stored:]
         lost: dict[int, int] = {}
         if (self._policy.mode == "disable" or self._consecutive >= self._policy.max_consecutive
                 or (len(parts) == 1 and len(parts[0][1].values) == 1)):
             self._failed("log", error)
-            return len(parts)
+            return {i for i, _ in parts}
         if self._probe(parts, lost):
             self._deliver(parts, lost)
         else:
             self._failed("log", error)  # down: the rest of the batch, one error
-            return len(parts)
+            return {i for i, _ in parts}
         whole = [i for i, n in lost.items() if n == len(rows[i].values)]
         self.counts.failed_values += sum(lost.values()) - sum(len(rows[i].values)
                                                               for i in whole)
-        return len(whole)
+        return set(whole)
 
     def _probe(self, parts: list[tuple[int, Row]], lost: dict[int, int]) -> bool:
         """Send one value of each of a few rows alone (taking it out of ``parts``);

@@ -71,6 +71,10 @@ _OPENING = threading.Lock()
 OPEN_ALONE_S = float(os.environ.get("UNILOG_OPEN_ALONE_S", "10"))
 
 
+#: The record that marks where records were dropped (see Worker._note_gap).
+GAP = ("gap", None)
+
+
 class Control:
     """The one control message: ``kind`` is "flush" (a barrier), "close" or "request".
 
@@ -114,6 +118,7 @@ class Worker:
         self._put_count = 0  # written by producers only (under the run's lock)
         self._taken_count = 0  # written by the worker only
         self._dropped = 0  # records refused by a full queue
+        self._gap_at = -1  # _put_count when the last gap marker was queued
         self._room = threading.Event()
         self._wake = threading.Event()  # ends a linger early: a control message
         #: Held while the subclass's code runs: a fork waits for it (see Dispatcher.pause),
@@ -137,10 +142,25 @@ class Worker:
         if self._put_count - self._taken_count >= self._maxsize:
             if not (self.blocking and self._wait_for_room()):
                 self._dropped += 1
+                self._note_gap()
                 return False
         self._put_count += 1
         self._enqueue(item)
         return True
+
+    def _note_gap(self) -> None:
+        """A record was dropped (the queue was full): tell the consumer once per run of
+        drops, in order, so the backend's ledger knows rows are missing there. The
+        marker goes past the bound (one per gap) and counts as a record."""
+        if self._gap_at == self._put_count:
+            return  # no record got through since the last drop: the same gap
+        self.force(GAP)
+        self._gap_at = self._put_count
+
+    def force(self, item: Any) -> None:
+        """Queue a record past the bound (a gap marker: one per run of drops)."""
+        self._put_count += 1
+        self._enqueue(item)
 
     def send_control(self, control: Control) -> None:
         """Queue a control message, bypassing the bound, and wake the worker."""

@@ -205,6 +205,9 @@ class Host:
                 hook.unilog_dispatch_config(config=record[1])
             elif record[0] == "summary":
                 hook.unilog_dispatch_summary(summary=record[1])
+            elif record[0] == "gap":  # records were dropped before the child got them
+                for member in dispatcher.members:
+                    member.put_record(record)
             else:
                 hook.unilog_dispatch_artifact(artifact=record[1])
 

@@ -51,7 +51,7 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from unilog.backend import Row, RunInfo
-from unilog._dispatch import DEFAULT_QUEUE_SIZE, Control, RecordHooks, Worker
+from unilog._dispatch import DEFAULT_QUEUE_SIZE, GAP, Control, RecordHooks, Worker
 from unilog.hookspecs import hookimpl
 from unilog._policy import ErrorPolicy
 from unilog.tensors import PendingScalar
@@ -124,6 +124,7 @@ class RemoteBackends(RecordHooks):
         # here on the caller's thread (not later, when the forwarder ships the open).
         self.environ, self.cwd = dict(os.environ), os.getcwd()
         self._closing: Control | None = None
+        self._gap_at = -1  # put_count after the last drop (a later drop in a row: same gap)
 
     # -- producer side: hook implementations, called on the caller's thread ----
 
@@ -133,13 +134,23 @@ class RemoteBackends(RecordHooks):
         a backend does with a row whose step went backwards."""
         self.put_count += 1
         if not self.forwarder.put((self, ("local_only", row) if local_only else row)):
-            self.dropped += 1
+            self._dropped_one()
 
     def put_record(self, record: tuple[str, Any]) -> None:
         """Queue a config, summary or artifact record for the child (never raises)."""
         self.put_count += 1
         if not self.forwarder.put((self, record)):
-            self.dropped += 1
+            self._dropped_one()
+
+    def _dropped_one(self) -> None:
+        """The forwarder's full queue refused a record: counted, and once per run of
+        drops a gap marker goes to the child past the bound, so each backend's ledger
+        knows rows are missing there (unilog._ledger)."""
+        self.dropped += 1
+        if self._gap_at != self.put_count - 1:  # else: no record got through since
+            self.put_count += 1
+            self.forwarder.force((self, GAP))
+        self._gap_at = self.put_count
 
     # -- the run's calls --------------------------------------------------------------
 

@@ -342,6 +342,13 @@ class Backend:
     def close(self, status: str, exit_code: int) -> None:
         """End the backend's run with ``status`` in ``finished|failed|killed``."""
 
+    def unconfirmed_steps(self) -> list[tuple[int, int]]:
+        """Step ranges ``(low, high)`` of rows ``log_rows`` took but the backend has
+        not stored yet (held in memory while its server is down, say). The run's
+        ledger leaves them out until they are stored, so ``unilog sync`` sends them
+        again if they never are (docs/sync.md). Called after each flush and at close."""
+        return []
+
     def report(self) -> dict[str, Any]:
         """Facts of its own for the run's finish report, called once after ``close``
         (even one that raised) and merged into this backend's entry: for example

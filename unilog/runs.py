@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Callable
 
 from unilog import _lifecycle as lifecycle, _settings as settings
 from unilog.artifacts import (
@@ -174,74 +174,20 @@ class Run:
         return manifest
 
     def _make_backends(self) -> list[tuple[str, Any, dict[str, Any], int | None]]:
-        """Each backend as (isolation, the instance (its name when it runs in the
-        logging process), options, queue size).
-
-        Every backend is built here, so bad options fail at ``init``, before
-        anything is written; one that runs in the logging process is built again
-        there from the same options (``isolation``, ``process`` and ``queue_size``
-        are the core's options, not the backend's)."""
-        made = []
-        for cls, options in self._settings.backend_classes.values():
-            options = dict(options)
-            queue_size = options.pop("queue_size", None)
-            isolation = settings.backend_isolation(cls, options, self._settings.isolation)
-            backend = settings.construct_backend(cls, options)  # bad options fail here
-            if isolation == "process" and not self._sendable_options(cls.name, options):
-                isolation = "thread"
-            if isolation == "process":
-                made.append((isolation, cls.name, options, queue_size))
-            else:
-                made.append((isolation, backend, options, queue_size))
-        return made
-
-    @staticmethod
-    def _sendable_options(name: str, options: dict[str, Any]) -> bool:
-        """True when ``options`` can be sent to the logging process; else warns, naming
-        the option (the backend then runs on a thread of this process)."""
-        import pickle
-
-        for key, value in options.items():
-            try:
-                if b"__main__" in pickle.dumps(value):  # the logging process has another
-                    raise TypeError("it refers to the script's own __main__ module")
-            except Exception as exc:
-                warnings.warn(f"backend {name!r}: option {key!r} cannot be sent to the logging "
-                              f"process ({type(exc).__name__}: {exc}), so this backend runs on "
-                              "a thread of this process; isolation='thread' says so and "
-                              "silences this", UnilogWarning, stacklevel=4)
-                return False
-        return True
+        return make_backends(self._settings.backend_classes, self._settings.isolation)
 
     def _start_dispatch(self, backends: list[tuple[str, Any, dict[str, Any], int | None]]
                         ) -> Dispatcher:
-        from unilog._dispatch import DEFAULT_QUEUE_SIZE
-
         info = self._info()
-        members: list[Any] = []
-        remote_specs = []
-        for isolation, backend, options, queue_size in backends:
-            if isolation == "process":
-                remote_specs.append((backend, options, queue_size or DEFAULT_QUEUE_SIZE))
-                continue
-            members.append(BackendWorker(
-                backend, info, self._policy, blocking=backend.name == settings.LOCAL_RECORD,
-                on_open=self._backend_opened, queue_size=queue_size or DEFAULT_QUEUE_SIZE))
+        extra: list[Any] = []
         if self._settings.trial is not None:  # a sweep's trial: its metric feeds the pruner
             from unilog.sweeps._reporter import TrialReporter
 
-            members.append(TrialReporter(self._settings.trial, info, self._stop_asked,
-                                         lambda: self._stop_seen))
-        if remote_specs:
-            from unilog._logging_process import LoggingProcess
-
-            members.append(LoggingProcess.get().attach(remote_specs, info, self._policy,
-                                                       self._backend_opened))
+            extra.append(TrialReporter(self._settings.trial, info, self._stop_asked,
+                                       lambda: self._stop_seen))
         # Reports and closing lines list the backends in the order the user gave.
-        dispatcher = Dispatcher(members, order=list(self._settings.backend_classes))
-        dispatcher.start()
-        dispatcher.hook.unilog_dispatch_config(config=info.config)
-        return dispatcher
+        return start_dispatcher(backends, info, self._policy, self._backend_opened,
+                                order=list(self._settings.backend_classes), extra=extra)
 
     def _backend_opened(self, name: str, info: dict[str, Any]) -> None:
         self._manifest.set_backend(name, info=info)
@@ -629,6 +575,77 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<unilog.Run id={self.id!r} name={self.name!r} dir={str(self.dir)!r}>"
+
+
+def make_backends(backend_classes: dict[str, tuple[type, dict[str, Any]]], isolation: str
+                  ) -> list[tuple[str, Any, dict[str, Any], int | None]]:
+    """Each backend as (isolation, the instance (its name when it runs in the
+    logging process), options, queue size).
+
+    Every backend is built here, so bad options fail before anything is written;
+    one that runs in the logging process is built again there from the same
+    options (``isolation``, ``process`` and ``queue_size`` are the core's
+    options, not the backend's). Used by ``init`` and by ``unilog sync``."""
+    made = []
+    for cls, options in backend_classes.values():
+        options = dict(options)
+        queue_size = options.pop("queue_size", None)
+        where = settings.backend_isolation(cls, options, isolation)
+        backend = settings.construct_backend(cls, options)  # bad options fail here
+        if where == "process" and not _sendable_options(cls.name, options):
+            where = "thread"
+        if where == "process":
+            made.append((where, cls.name, options, queue_size))
+        else:
+            made.append((where, backend, options, queue_size))
+    return made
+
+
+def _sendable_options(name: str, options: dict[str, Any]) -> bool:
+    """True when ``options`` can be sent to the logging process; else warns, naming
+    the option (the backend then runs on a thread of this process)."""
+    import pickle
+
+    for key, value in options.items():
+        try:
+            if b"__main__" in pickle.dumps(value):  # the logging process has another
+                raise TypeError("it refers to the script's own __main__ module")
+        except Exception as exc:
+            warnings.warn(f"backend {name!r}: option {key!r} cannot be sent to the logging "
+                          f"process ({type(exc).__name__}: {exc}), so this backend runs on "
+                          "a thread of this process; isolation='thread' says so and "
+                          "silences this", UnilogWarning, stacklevel=5)
+            return False
+    return True
+
+
+def start_dispatcher(backends: list[tuple[str, Any, dict[str, Any], int | None]],
+                     info: RunInfo, policy: ErrorPolicy,
+                     on_open: Callable[[str, dict[str, Any]], None], *,
+                     order: list[str] | None = None, extra: list[Any] = ()) -> Dispatcher:
+    """The members serving ``backends`` (from :func:`make_backends`) for the run
+    ``info``, started, with the config sent: the same for a live run and a sync.
+    ``extra`` members (a sweep's reporter) join them."""
+    from unilog._dispatch import DEFAULT_QUEUE_SIZE
+
+    members: list[Any] = []
+    remote_specs = []
+    for isolation, backend, options, queue_size in backends:
+        if isolation == "process":
+            remote_specs.append((backend, options, queue_size or DEFAULT_QUEUE_SIZE))
+            continue
+        members.append(BackendWorker(
+            backend, info, policy, blocking=backend.name == settings.LOCAL_RECORD,
+            on_open=on_open, queue_size=queue_size or DEFAULT_QUEUE_SIZE))
+    members.extend(extra)
+    if remote_specs:
+        from unilog._logging_process import LoggingProcess
+
+        members.append(LoggingProcess.get().attach(remote_specs, info, policy, on_open))
+    dispatcher = Dispatcher(members, order=order)
+    dispatcher.start()
+    dispatcher.hook.unilog_dispatch_config(config=info.config)
+    return dispatcher
 
 
 #: The counts of a finish report that add up over the sessions of a resumed run.

@@ -23,6 +23,8 @@ Files in the run directory:
 - ``config.json``: the resolved, redacted config.
 - ``summary.json``: the last value of every metric (a number, the text itself,
   or a media file's path), overridden by what the user set in ``run.summary``.
+- ``summary_set.json``: only what the user set in ``run.summary`` (what every
+  other backend was sent as the summary; ``unilog sync`` sends it the same way).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ METRICS_HEADER = ("step", "time", "key", "value")
 #: A number's line has four fields, as every line had before text was marked.
 KIND_TEXT = "text"
 KIND_MEDIA = "media"
+#: The summary values set through ``run.summary`` alone.
+SUMMARY_SET = "summary_set.json"
 logger = logging.getLogger("unilog")
 
 
@@ -81,6 +85,9 @@ class CSVBackend(Backend):
         summary_path = self.dir / "summary.json"
         if run.resumed and summary_path.exists():
             self._last = json.loads(summary_path.read_text(encoding="utf-8"))
+            set_path = self.dir / SUMMARY_SET
+            if set_path.exists():
+                self._summary = json.loads(set_path.read_text(encoding="utf-8"))
         return {"id": run.id, "location": str(path), "view": _show_command(run.dir)}
 
     def log_rows(self, rows: list[Row]) -> None:
@@ -137,6 +144,7 @@ class CSVBackend(Backend):
     def log_summary(self, summary: dict[str, Any]) -> None:
         """Merge into ``summary.json``."""
         self._summary.update(summary)
+        write_json_atomic(self.dir / SUMMARY_SET, self._summary)
         self._write_summary()
 
     def _write_summary(self) -> None:

@@ -477,6 +477,14 @@ class MLflowBackend(MLflowArtifacts, Backend):
         if net.held or net.lost or net.refused:
             self._report_undelivered(STATUS[status])
 
+    def unconfirmed_steps(self) -> list[tuple[int, int]]:
+        """The steps of metrics and media held during an outage (not on the server)."""
+        net = getattr(self, "_net", None)
+        if net is None:
+            return []
+        return [item.steps for item in net.held + net.lost + net.refused
+                if item.steps is not None]
+
     def report(self) -> dict[str, Any]:
         """``{"missing": ...}`` in the finish report when the server did not get
         everything (the rows it missed were delivered to unilog's worker, not to it)."""

@@ -1,0 +1,492 @@
+"""``unilog.sync``: replay a run's local record into backends, now or later.
+
+Each backend is opened through the same plugin contract, and fed through the
+same workers (on a thread, or in the logging process), as in a live run
+(``runs.make_backends`` / ``runs.start_dispatcher``); nothing here writes to a
+backend itself. What it is fed comes from the run directory
+(:mod:`unilog._replay`): the config, every row at its step with its original
+time, media from their files, the summary set through ``run.summary``, the
+artifacts with their versions and aliases, and the run's status (a failed run
+stays failed). The run's tags, notes, group and name reach the backend at open.
+
+What a backend already has is in its ledger (:mod:`unilog._ledger`), kept by
+the backend's adapter during the live run and during every sync: only rows it
+lacks are sent, so a second sync sends nothing, a sync that died continues
+where its backend's ledger stops, and a run that lost rows to an outage gets
+exactly those. Rows go in chunks, each followed by a flush (which writes the
+ledger), so a sync's memory and its loss on a crash stay bounded.
+
+See docs/sync.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unilog import _settings as settings
+from unilog._ledger import Ledger, covers, digest
+from unilog._policy import ErrorPolicy
+from unilog._replay import RecordReader, read_json
+from unilog.backend import RunInfo
+from unilog.errors import ConfigError, UnilogError
+from unilog.plugins import get_backend_class
+
+logger = logging.getLogger("unilog")
+
+#: Rows handed to the backends between two flushes (each flush writes the ledgers).
+CHUNK_ROWS = 10_000
+#: Seconds between looks at a run being written (``watch``).
+POLL_S = 1.0
+FINAL = ("finished", "failed", "killed")
+
+
+@dataclass
+class BackendSync:
+    """What one sync did for one backend of one run."""
+
+    backend: str
+    sent: int = 0  # rows sent
+    already: int = 0  # rows the backend had already (its ledger says so)
+    artifacts: int = 0  # artifact versions sent
+    summary: bool = False  # the summary was sent
+    status: str | None = None  # the status the backend's run was closed with
+    report: dict[str, Any] = field(default_factory=dict)  # its finish-report entry
+    error: str | None = None  # why it did not get everything (None: it did)
+
+    @property
+    def ok(self) -> bool:
+        """True when the backend took everything it was sent."""
+        return self.error is None
+
+
+@dataclass
+class RunSync:
+    """One run's sync: a :class:`BackendSync` per backend."""
+
+    run_dir: Path
+    run_id: str
+    status: str
+    backends: dict[str, BackendSync] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the user should know
+    error: str | None = None  # the run could not be synced at all
+
+
+@dataclass
+class SyncReport:
+    """What ``unilog.sync`` did, run by run; ``ok`` when every backend got everything."""
+
+    runs: list[RunSync] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every run was synced and every backend took everything."""
+        return all(r.error is None and all(b.ok for b in r.backends.values())
+                   for r in self.runs)
+
+    def __str__(self) -> str:
+        lines = []
+        for run in self.runs:
+            if run.error:
+                lines.append(f"run {run.run_id}: not synced: {run.error}")
+                continue
+            lines.append(f"run {run.run_id} ({run.status}): {run.run_dir}")
+            for b in run.backends.values():
+                text = f"  {b.backend}: {b.sent} row(s) sent, {b.already} already there"
+                if b.artifacts:
+                    text += f", {b.artifacts} artifact version(s)"
+                if b.summary:
+                    text += ", summary"
+                text += f"; closed {b.status}" if b.status else "; not closed"
+                if b.error:
+                    text += f"; INCOMPLETE: {b.error} (run the sync again to resume)"
+                lines.append(text)
+            lines.extend(f"  note: {note}" for note in run.notes)
+        return "\n".join(lines)
+
+
+def sync(run: str | os.PathLike | list, backends: Any = None, *, watch: bool = False,
+         mode: str | None = None, isolation: str | None = None, on_error: str = "warn",
+         jobs: int = 4, timeout: float | None = None, progress: bool | None = None
+         ) -> SyncReport:
+    """Replay runs' local records into ``backends``; returns a :class:`SyncReport`.
+
+    ``run`` is a run directory, a run id (or ``project/id``) under ``$UNILOG_DIR``
+    or ``./runs``, a folder of runs (a project's or a runs root: every run in
+    it), or a list of those. ``backends`` takes every form ``init`` takes
+    (``["mlflow"]``, ``{"mlflow": {"tracking_uri": ...}}``); the local record
+    (``csv``) is what is read, so it is never a target. ``watch``: follow runs
+    still being written until their status is final. ``mode``, ``isolation``
+    and ``on_error`` are ``init``'s. Up to ``jobs`` runs sync at once.
+    ``timeout`` bounds each flush and close of a backend (default: the finish
+    timeout). ``progress``: a progress bar on stderr (default: when stderr is a
+    terminal).
+    """
+    targets = _targets(backends)
+    run_dirs = _run_dirs(run)
+    mode = mode or os.environ.get("UNILOG_MODE") or "online"
+    if mode not in ("online", "offline"):
+        raise ConfigError(f"mode must be 'online' or 'offline' for a sync, not {mode!r}")
+    isolation = isolation or os.environ.get("UNILOG_ISOLATION") or "process"
+    if isolation not in settings.ISOLATIONS:
+        raise ConfigError(f"isolation must be one of {', '.join(settings.ISOLATIONS)}, "
+                          f"not {isolation!r}")
+    if on_error not in ("warn", "disable", "raise"):
+        raise ConfigError(f"on_error must be 'warn', 'disable' or 'raise', not {on_error!r}")
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _Progress(len(run_dirs), show)
+    job = _Job(targets, mode, isolation, on_error,
+               settings.finish_timeout() if timeout is None else timeout, watch, bar)
+    report = SyncReport()
+    try:
+        if len(run_dirs) == 1 or jobs <= 1:
+            report.runs = [job.run(d) for d in run_dirs]
+        else:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="unilog-sync") as pool:
+                report.runs = list(pool.map(job.run, run_dirs))
+    finally:
+        bar.close()
+    return report
+
+
+def _targets(backends: Any) -> dict[str, tuple[type, dict[str, Any]]]:
+    if backends is None:
+        raise ConfigError("sync needs the backends to sync to (backends=['mlflow'], or "
+                          "--to mlflow on the command line)")
+    parsed = settings.parse_backends(backends)
+    targets = {name: (get_backend_class(name), options) for name, options in parsed
+               if name != settings.LOCAL_RECORD}
+    if not targets:
+        raise ConfigError(f"{settings.LOCAL_RECORD!r} is the local record, which a sync "
+                          "reads: name the backends to sync it to")
+    return targets
+
+
+def _run_dirs(run: Any) -> list[Path]:
+    from unilog.cli import CliError, find_runs, resolve_run
+
+    refs = run if isinstance(run, (list, tuple)) else [run]
+    found: list[Path] = []
+    for ref in refs:
+        path = Path(ref)
+        if path.is_dir() and not (path / "run.json").is_file():
+            runs = find_runs(path)
+            if not runs:
+                raise ConfigError(f"no runs in {path} (no run.json in it, its folders, or "
+                                  "theirs)")
+            found += runs
+            continue
+        try:
+            found.append(resolve_run(os.fspath(ref)))
+        except CliError as exc:
+            raise ConfigError(str(exc)) from None
+    return list(dict.fromkeys(p.absolute() for p in found))
+
+
+def _alive(manifest: dict[str, Any]) -> bool:
+    """True when the process that writes the run is running on this machine."""
+    sessions = [manifest.get("provenance")] + list(manifest.get("resumes") or [])
+    latest = next((s for s in reversed(sessions) if isinstance(s, dict)), None)
+    if latest is None or latest.get("hostname") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(latest.get("pid") or 0), 0)
+    except (OSError, ValueError):
+        return False
+    return int(latest.get("pid") or 0) > 0
+
+
+class _Job:
+    """The settings of one ``sync`` call, applied run by run."""
+
+    def __init__(self, targets, mode, isolation, on_error, timeout, watch, bar):
+        self.targets, self.mode, self.isolation = targets, mode, isolation
+        self.on_error, self.timeout, self.watch, self.bar = on_error, timeout, watch, bar
+
+    def run(self, run_dir: Path) -> RunSync:
+        manifest = read_json(run_dir / "run.json") or {}
+        result = RunSync(run_dir, str(manifest.get("id") or run_dir.name),
+                         str(manifest.get("status") or "running"))
+        try:
+            if result.status not in FINAL and not self.watch:
+                if _alive(manifest):
+                    raise UnilogError("it is still running (its process is alive): sync it "
+                                      "with watch=True (--watch) to follow it to its end")
+                result.notes.append("the run never ended (its process is gone): its backends' "
+                                    "runs are closed as killed")
+            _RunSync(self, run_dir, manifest, result).go()
+        except UnilogError as exc:
+            if self.on_error == "raise":
+                raise
+            result.error = str(exc)
+        finally:
+            self.bar.run_done()
+        return result
+
+
+class _RunSync:
+    """One run into every target backend: one dispatcher per backend, fed from one
+    reading of the local record."""
+
+    def __init__(self, job: _Job, run_dir: Path, manifest: dict[str, Any], result: RunSync):
+        self.job, self.run_dir, self.manifest, self.result = job, run_dir, manifest, result
+        self.policy = ErrorPolicy(job.on_error)
+        self.ledgers = {name: Ledger.load(run_dir, name) for name in job.targets}
+        self.fresh = {name: not ledger.exists for name, ledger in self.ledgers.items()}
+        self.dispatchers: dict[str, Any] = {}
+        self.reader = RecordReader(run_dir)
+        self.config_digest: dict[str, str | None] = {}
+        self.summary_digest: dict[str, str | None] = {n: l.summary for n, l in self.ledgers.items()}
+        self.pending_backwards: list[Any] = []  # rows that went back, until a row decides
+
+    # -- open ------------------------------------------------------------------------
+
+    def _info(self, name: str, start_step: int) -> RunInfo:
+        m, ledger = self.manifest, self.ledgers[name]
+        previous_info = ledger.info or ((m.get("backends") or {}).get(name) or {}).get("info")
+        tags = m.get("tags") or []
+        return RunInfo(
+            id=str(m.get("id") or self.run_dir.name), name=str(m.get("name") or self.run_dir.name),
+            project=str(m.get("project") or self.run_dir.parent.name), dir=self.run_dir,
+            mode=self.job.mode, config=read_json(self.run_dir / "config.json") or {},
+            tags=tuple(str(t) for t in tags), notes=m.get("notes"), group=m.get("group"),
+            resumed=bool(previous_info), previous={name: {"info": previous_info or {}}},
+            start_time=float(m.get("created") or m.get("started") or time.time()),
+            start_step=start_step)
+
+    def _dispatcher(self, name: str, start_step: int) -> Any:
+        """The backend's dispatcher, opened the first time it has something to take
+        (a backend that has everything is not opened at all: a second sync adds nothing)."""
+        dispatcher = self.dispatchers.get(name)
+        if dispatcher is None:
+            from unilog.runs import make_backends, start_dispatcher
+
+            info = self._info(name, start_step)
+            made = make_backends({name: self.job.targets[name]}, self.job.isolation)
+            dispatcher = start_dispatcher(made, info, self.policy, lambda *_: None,
+                                          order=[name])
+            self.dispatchers[name] = dispatcher
+            self.config_digest[name] = digest(info.config)
+        return dispatcher
+
+    # -- feed ------------------------------------------------------------------------
+
+    def go(self) -> None:
+        for name in self.job.targets:
+            self.result.backends[name] = BackendSync(name)
+        try:
+            self._feed(final=not self.job.watch)
+            while self.job.watch:
+                time.sleep(POLL_S)
+                status = (read_json(self.run_dir / "run.json") or {}).get("status")
+                ended = status in FINAL
+                if ended:
+                    self.result.status = status
+                    self.manifest = read_json(self.run_dir / "run.json") or self.manifest
+                self._feed(final=ended)
+                if ended:
+                    break
+        finally:
+            self._close()
+
+    def _feed(self, final: bool) -> None:
+        chunk = 0
+        for row, backwards in self.reader.rows(final=final):
+            if not row.values:
+                continue
+            if backwards:
+                self.pending_backwards.append(row)
+                continue
+            for name in self.job.targets:
+                self._row(name, row)
+            self.pending_backwards = []
+            chunk += 1
+            if chunk >= CHUNK_ROWS:
+                self._flush()
+                chunk = 0
+        if final:
+            for name in self.job.targets:
+                ledger = self.ledgers[name]
+                for late in self.pending_backwards:  # trailing: sent unless closed after them
+                    if self.fresh[name] or ledger.status is None:
+                        self._dispatcher(name, late.step).dispatch_row(late, True)
+            self.pending_backwards = []
+        for problem in self.reader.failed_media:
+            self.result.notes.append(f"media value {problem[0]!r} at step {problem[1]} could "
+                                     f"not be read from the local record ({problem[2]})")
+        self.reader.failed_media.clear()
+        self._records()
+        self._flush()
+
+    def _row(self, name: str, row: Any) -> None:
+        entry = self.result.backends[name]
+        if covers(self.ledgers[name].rows, row.step):
+            entry.already += 1
+            return
+        dispatcher = self._dispatcher(name, row.step)
+        for late in self.pending_backwards:  # went back: sent as the row after them is
+            dispatcher.dispatch_row(late, True)
+        dispatcher.dispatch_row(row, False)
+        entry.sent += 1
+        self.job.bar.rows(1)
+
+    def _records(self) -> None:
+        """The config (when changed), the summary set by the user, and artifacts."""
+        from unilog.artifacts import ArtifactStore
+
+        config = read_json(self.run_dir / "config.json") or {}
+        summary = read_json(self.run_dir / "summary_set.json") or {}
+        artifacts = sorted(ArtifactStore(self.run_dir, self.result.run_id).list(),
+                           key=lambda a: (a.name, a.version))
+        for name in self.job.targets:
+            ledger, entry = self.ledgers[name], self.result.backends[name]
+            start = ledger.rows[-1][1] + 1 if ledger.rows else 0
+            known = self.config_digest.get(name, ledger.config)
+            if digest(config) != known:
+                dispatcher = self._dispatcher(name, start)
+                if digest(config) != self.config_digest[name]:  # not the one sent at open
+                    dispatcher.hook.unilog_dispatch_config(config=config)
+                self.config_digest[name] = digest(config)
+            if summary and digest(summary) != self.summary_digest[name]:
+                self._dispatcher(name, start).hook.unilog_dispatch_summary(summary=summary)
+                self.summary_digest[name] = digest(summary)
+                entry.summary = True
+            for artifact in artifacts:
+                ref = f"{artifact.name}:v{artifact.version}"
+                if ref not in ledger.artifacts:
+                    self._dispatcher(name, start).hook.unilog_dispatch_artifact(
+                        artifact=artifact)
+                    ledger.artifacts.append(ref)  # sent once per sync
+                    entry.artifacts += 1
+
+    def _flush(self) -> None:
+        for name, dispatcher in self.dispatchers.items():
+            late = dispatcher.flush(self.job.timeout)
+            if late:
+                self.result.backends[name].error = (f"did not flush within {self.job.timeout:g}"
+                                                    " s")
+
+    # -- close -----------------------------------------------------------------------
+
+    def _close(self) -> None:
+        status = self.result.status if self.result.status in FINAL else "killed"
+        exit_code = int(self.manifest.get("exit_code") or (0 if status == "finished" else 1))
+        for name in self.job.targets:
+            if name in self.dispatchers:
+                continue
+            if self.ledgers[name].status == status:  # it has everything: nothing to do
+                self.result.backends[name].status = status
+            else:  # it has every record, but its run was never closed (or differently)
+                ledger = self.ledgers[name]
+                self._dispatcher(name, ledger.rows[-1][1] + 1 if ledger.rows else 0)
+        closing = {name: threading.Thread(target=self._close_one, args=(name, status, exit_code))
+                   for name in self.dispatchers}
+        for thread in closing.values():
+            thread.start()
+        for thread in closing.values():
+            thread.join()
+        self._record_in_manifest()
+
+    def _close_one(self, name: str, status: str, exit_code: int) -> None:
+        report = self.dispatchers[name].close(status, exit_code, self.job.timeout).get(name, {})
+        entry = self.result.backends[name]
+        entry.report = report
+        problems = _problems(report)
+        if problems:
+            entry.error = problems
+        ledger = Ledger.load(self.run_dir, name)
+        entry.status = ledger.status
+        if ledger.status is None and entry.error is None:
+            entry.error = "its run was not closed"
+        for error in self.policy.clear_pending():
+            logger.debug("sync of %s: %s", self.result.run_id, error)
+
+    def _record_in_manifest(self) -> None:
+        """Where each backend has the run, in run.json (not while the run is live:
+        its own process rewrites run.json)."""
+        if (read_json(self.run_dir / "run.json") or {}).get("status") not in FINAL:
+            return
+        from unilog._manifest import Manifest
+
+        try:
+            manifest = Manifest.load(self.run_dir)
+            for name, entry in self.result.backends.items():
+                info = Ledger.load(self.run_dir, name).info
+                synced = {"time": time.time(), "sent": entry.sent, "status": entry.status,
+                          "complete": entry.ok}
+                fields: dict[str, Any] = {"synced": synced}
+                if info and not (manifest.data.get("backends") or {}).get(name, {}).get("info"):
+                    fields["info"] = info
+                manifest.set_backend(name, **fields)
+        except (OSError, ValueError) as exc:
+            self.result.notes.append(f"run.json not updated: {type(exc).__name__}: {exc}")
+
+
+def _problems(report: dict[str, Any]) -> str | None:
+    """Why a backend's finish report says it did not take everything (None: it did)."""
+    from unilog.runs import _problems as problems_of
+
+    problems = problems_of(report)
+    if not problems:
+        return None
+    return ", ".join(f"{k} {v}" for k, v in problems.items())
+
+
+class _Progress:
+    """Rows sent and runs done, on stderr: a tqdm bar when tqdm is installed, else a
+    line every few seconds."""
+
+    def __init__(self, total_runs: int, show: bool):
+        self.show, self.total_runs = show, total_runs
+        self._lock = threading.Lock()
+        self._rows = self._runs = 0
+        self._last = 0.0
+        self._bar: Any = None
+        if show:
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total_runs, unit="run", desc="unilog sync",
+                                 file=sys.stderr, dynamic_ncols=True)
+            except ImportError:
+                self._bar = None
+
+    def rows(self, n: int) -> None:
+        if not self.show:
+            return
+        with self._lock:
+            self._rows += n
+            if self._bar is not None:
+                if self._rows % 1000 < n:
+                    self._bar.set_postfix(rows=self._rows, refresh=False)
+            elif time.monotonic() - self._last > 5:
+                self._line()
+
+    def run_done(self) -> None:
+        if not self.show:
+            return
+        with self._lock:
+            self._runs += 1
+            if self._bar is not None:
+                self._bar.set_postfix(rows=self._rows, refresh=False)
+                self._bar.update(1)
+            else:
+                self._line()
+
+    def _line(self) -> None:
+        self._last = time.monotonic()
+        print(f"unilog sync: {self._runs}/{self.total_runs} run(s), {self._rows} row(s) sent",
+              file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
