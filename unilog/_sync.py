@@ -43,7 +43,7 @@ from unilog.plugins import get_backend_class
 logger = logging.getLogger("unilog")
 
 #: Rows handed to the backends between two flushes (each flush writes the ledgers).
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = int(os.environ.get("UNILOG_SYNC_CHUNK", "10000"))
 #: Seconds between looks at a run being written (``watch``).
 POLL_S = 1.0
 FINAL = ("finished", "failed", "killed")
