@@ -34,7 +34,7 @@ DEFAULT_METRICS = 3
 
 
 #: Modules that add subcommands of their own (each has ``add_commands(subparsers)``).
-COMMAND_MODULES = ("unilog.sweeps._cli",)
+COMMAND_MODULES = ("unilog.sweeps._cli", "unilog._sync_cli", "unilog.importers._cli")
 
 
 class CliError(Exception):

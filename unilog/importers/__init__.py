@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from unilog.errors import ConfigError
-from unilog.importers._target import ImportTarget
 
 #: Each source and the module that reads it.
 SOURCES = {
@@ -49,10 +48,22 @@ def import_runs(location: str | os.PathLike | None = None, source: str = "tensor
     if source not in SOURCES:
         raise ConfigError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     module = importlib.import_module(SOURCES[source])
+    from unilog.importers._target import ImportTarget
+
     new_run = partial(ImportTarget, source=source, dir=dir, project=project)
     return module.import_runs(location, new_run=new_run, run_id=run_id,
                               tracking_uri=tracking_uri, experiment=experiment,
                               progress=progress)
+
+
+def __getattr__(name: str) -> Any:
+    # ImportTarget (and with it unilog.runs) is loaded on first use: the ``unilog``
+    # command imports this package at every start, for ``unilog import``.
+    if name == "ImportTarget":
+        from unilog.importers._target import ImportTarget
+
+        return ImportTarget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def import_run(location: str | os.PathLike | None = None, source: str = "tensorboard", *,

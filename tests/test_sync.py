@@ -1,0 +1,326 @@
+"""``unilog.sync`` / ``unilog sync``: the local record replayed into backends, exactly.
+
+The contract test (tests/test_contract.py) checks, for every backend, that a run
+synced later reads back like one logged live and that a second sync adds
+nothing. Here: what a backend lacked after a live run (rows a backend refused,
+rows a full queue dropped, an MLflow server down through the end of the run) is
+exactly what a sync sends; a sync killed with SIGKILL resumes without
+duplicates; failed stays failed; ``--watch`` follows a live run; errors name
+the run and the backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import unilog
+from unilog.cli import main
+
+from .conftest import subprocess_env
+from .test_contract import READERS, _reader, read_csv
+
+REPO = Path(__file__).parent.parent
+
+
+def csv_run(steps: int = 30, *, project: str = "sync", exit_code: int = 0, **init) -> unilog.Run:
+    """A run logged with the local record only."""
+    run = unilog.init(project=project, backends=["csv"], config={"lr": 0.1}, **init)
+    for step in range(steps):
+        run.log({"loss": 1.0 / (step + 1), "acc": step / steps})
+    run.finish(exit_code=exit_code)
+    return run
+
+
+def recorded_steps(label: str, recorded) -> list[int]:
+    return [step for step, _ in recorded[label]["rows"]]
+
+
+# -- what is sent ---------------------------------------------------------------------
+
+
+def test_a_sync_sends_everything_to_a_backend_that_never_had_the_run(recorded):
+    run = unilog.init(project="sync", backends=["csv"], config={"lr": 0.1, "opt": {"b": 2}},
+                      tags=["t1"], notes="n", group="g")
+    for step in range(20):
+        run.log({"loss": float(step), "note": f"text {step}"})
+    run.log({"loss": 7}, step=25)  # a step skipped ahead
+    run.summary["best"] = 0.5
+    model = Path(run.dir).parent / "m.bin"
+    model.write_bytes(b"w")
+    run.log_artifact(model, name="model", aliases=["best"])
+    run.finish(exit_code=3)
+    report = unilog.sync(run.dir, backends={"recorder": {"label": "r", "media": ["text"]}})
+    assert report.ok, str(report)
+    got = recorded["r"]
+    assert [s for s, _ in got["rows"]] == list(range(20)) + [25]
+    assert got["rows"][3][1]["loss"] == 3.0 and got["rows"][3][1]["note"].text == "text 3"
+    assert got["rows"][-1][1] == {"loss": 7}
+    opened = got["open"]
+    assert (opened.id, opened.name, opened.tags, opened.notes, opened.group) == \
+        (run.id, run.name, ("t1",), "n", "g")
+    assert got["config"][-1] == {"lr": 0.1, "opt": {"b": 2}}
+    assert got["summary"] == {"best": 0.5}  # what the user set, not every last value
+    assert [(a.name, a.version, a.aliases) for a in got["artifacts"]] == \
+        [("model", 0, ["best", "latest"])]
+    assert got["close"] == ("failed", 3)  # failed stays failed, with its exit code
+    entry = report.runs[0].backends["recorder"]
+    assert (entry.sent, entry.already, entry.artifacts, entry.status) == (21, 0, 1, "failed")
+
+
+def test_media_are_replayed_from_their_files(recorded):
+    np = pytest.importorskip("numpy")
+    run = unilog.init(project="sync", backends=["csv"])
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    run.log({"img": unilog.Image(pixels), "hist": unilog.Histogram(np.arange(10.0), num_bins=5),
+             "table": unilog.Table(columns=["a", "b"], data=[[1, "x"], [2, "y"]])})
+    run.finish()
+    unilog.sync(run.dir, backends={"recorder": {"label": "m", "media": ["image", "histogram",
+                                                                         "table"]}})
+    values = recorded["m"]["rows"][0][1]
+    assert (values["img"].to_uint8() == pixels).all()
+    assert values["hist"].counts.tolist() == [2, 2, 2, 2, 2]
+    assert values["table"].columns == ["a", "b"] and values["table"].rows == [["1", "x"],
+                                                                              ["2", "y"]]
+
+
+def test_rows_a_backend_refused_live_are_exactly_what_a_sync_sends(recorded):
+    """A backend that failed some calls live (a flaky server) lacks those rows: its
+    ledger says which, and the sync sends those and nothing else."""
+    backends = {"csv": {}, "recorder": {"label": "live", "refuse_steps": [5, 6, 7, 30]}}
+    run = unilog.init(project="sync", backends=backends, on_error="warn")
+    for step in range(40):
+        run.log({"loss": float(step)})
+        if step % 10 == 9:
+            run.flush()  # batches of ten: a refused step fails its whole batch
+    run.finish()
+    live = set(recorded_steps("live", recorded))
+    assert live and live != set(range(40))
+    unilog.sync(run.dir, backends={"recorder": {"label": "fill"}})
+    sent = recorded_steps("fill", recorded)
+    assert sorted(sent) == sorted(set(range(40)) - live)  # exactly the missing rows
+    assert recorded["fill"]["close"] == ("finished", 0)
+    again = unilog.sync(run.dir, backends={"recorder": {"label": "fill2"}})
+    assert "fill2" not in recorded and again.runs[0].backends["recorder"].sent == 0
+
+
+def test_rows_a_full_queue_dropped_are_exactly_what_a_sync_sends(recorded):
+    """A slow backend whose queue overflowed lacks the dropped rows: a gap marker
+    in its queue tells its ledger, and the sync fills the gap."""
+    backends = {"csv": {}, "recorder": {"label": "slow", "queue_size": 5, "open_delay": 1.0}}
+    run = unilog.init(project="sync", backends=backends)
+    for step in range(200):  # while it opens: 5 rows fit, the rest are dropped
+        run.log({"loss": float(step)})
+    time.sleep(1.5)
+    for step in range(200, 210):
+        run.log({"loss": float(step)})
+    report = run.finish()
+    assert report["recorder"]["dropped"] > 0
+    live = recorded_steps("slow", recorded)
+    unilog.sync(run.dir, backends={"recorder": {"label": "fill"}})
+    assert sorted(live + recorded_steps("fill", recorded)) == list(range(210))
+
+
+def test_a_run_still_running_needs_watch_and_a_dead_one_is_closed_killed(recorded):
+    run = unilog.init(project="sync", backends=["csv"])
+    run.log({"loss": 1.0})
+    run.flush()
+    report = unilog.sync(run.dir, backends={"recorder": {"label": "x"}})
+    assert not report.ok and "still running" in report.runs[0].error and "--watch" in \
+        report.runs[0].error
+    run.finish()
+    # A run whose process died (SIGKILL) stays "running" in run.json.
+    manifest = json.loads((run.dir / "run.json").read_text())
+    manifest.update(status="running")
+    manifest["provenance"]["pid"] = 2**22 + 12345  # no such process
+    (run.dir / "run.json").write_text(json.dumps(manifest))
+    report = unilog.sync(run.dir, backends={"recorder": {"label": "x"}})
+    assert report.ok and recorded["x"]["close"] == ("killed", 1)
+    assert "never ended" in report.runs[0].notes[0]
+
+
+def test_a_folder_of_runs_and_bad_input(recorded, runs_dir):
+    runs = [csv_run(5) for _ in range(3)]
+    report = unilog.sync(runs_dir / "sync", backends={"recorder": {"label": "all"}}, jobs=2)
+    assert report.ok and {r.run_id for r in report.runs} == {r.id for r in runs}
+    with pytest.raises(unilog.ConfigError, match="backends to sync to"):
+        unilog.sync(runs[0].dir)
+    with pytest.raises(unilog.ConfigError, match="local record"):
+        unilog.sync(runs[0].dir, backends=["csv"])
+    with pytest.raises(unilog.BackendNotFound, match="nosuch"):
+        unilog.sync(runs[0].dir, backends=["nosuch"])
+    with pytest.raises(unilog.ConfigError, match="no run 'zzzzzzzz'"):
+        unilog.sync("zzzzzzzz", backends=["tensorboard"])
+    with pytest.raises(unilog.ConfigError, match="no runs in"):
+        unilog.sync(runs_dir.parent, backends=["tensorboard"])
+    with pytest.raises(unilog.ConfigError, match="rejected its options"):
+        unilog.sync(runs[0].dir, backends={"tensorboard": {"nope": 1}}, on_error="raise")
+
+
+# -- the command line -------------------------------------------------------------------
+
+
+def test_the_command_syncs_by_id_with_options_and_says_what_it_did(capsys, recorded):
+    run = csv_run(12)
+    assert main(["sync", run.id, "--to", "recorder", "--option", "recorder.label=cli",
+                 "-o", "recorder.media=[\"image\"]", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"run {run.id} (finished)" in out and "recorder: 12 row(s) sent" in out
+    assert recorded["cli"]["open"].id == run.id
+    assert recorded_steps("cli", recorded) == list(range(12))
+    assert main(["sync", run.id, "--to", "recorder", "-o", "recorder.label=cli2",
+                 "--no-progress"]) == 0
+    assert "recorder: 0 row(s) sent, 12 already there" in capsys.readouterr().out
+    assert main(["sync", run.id, "--to", "recorder", "-o", "wandb.x=1"]) == 1
+    assert "not in --to recorder" in capsys.readouterr().err
+    assert main(["sync", run.id, "--to", "recorder", "-o", "label"]) == 1
+    assert "BACKEND.KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:key .* is (nan|inf|-inf):unilog.errors.UnilogWarning")
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.dictionaries(
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(
+        lambda k: k.strip("/") == k and "//" not in k),
+    st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**53, 2**53),
+              st.text(max_size=30)),
+    min_size=1, max_size=4), min_size=1, max_size=8))
+def test_any_logged_values_come_back_the_same_through_a_sync(rows, recorded, tmp_path):
+    """Whatever a user logs (keys with commas, quotes, newlines; text that reads as a
+    number; NaN), a sync sends the same values at the same steps."""
+    run = unilog.init(project="prop", backends=["csv"], dir=tmp_path / str(time.monotonic_ns()))
+    logged = []
+    for values in rows:
+        step = run.step
+        run.log(values)
+        logged.append((step, values))
+    run.finish()
+    unilog.sync(run.dir, backends={"recorder": {"label": "prop", "media": ["text"]}})
+    expected = [(s, k, v) for s, values in logged for k, v in values.items()]
+    got = [(s, k, v.text if isinstance(v, unilog.Text) else v)
+           for s, values in recorded["prop"]["rows"] for k, v in values.items()]
+    assert len(got) == len(expected)
+    for (s1, k1, v1), (s2, k2, v2) in zip(sorted(expected, key=_order), sorted(got, key=_order)):
+        assert (s1, k1) == (s2, k2)
+        if isinstance(v1, float) and math.isnan(v1):
+            assert isinstance(v2, float) and math.isnan(v2)
+        else:
+            assert v2 == v1 and type(v2) is type(v1), (k1, v1, v2)
+
+
+def _order(item):
+    return (item[0], item[1])
+
+
+# -- killed half-way, and a live run followed ------------------------------------------------
+
+
+SYNC_ROWS = 3000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", [b for b in READERS if b != "csv"])
+def test_a_sync_killed_half_way_resumes_complete_without_duplicates(backend, tmp_path,
+                                                                      runs_dir):
+    pytest.importorskip(backend)
+    run = unilog.init(project="kill", backends=["csv"], config={"lr": 0.1})
+    for step in range(SYNC_ROWS):
+        run.log({"train/loss": 1.0 / (step + 1), "lr": 0.001})
+    run.finish()
+    env = subprocess_env(UNILOG_DIR=str(runs_dir), UNILOG_SYNC_CHUNK="100")
+    command = [sys.executable, "-m", "unilog.cli", "sync", str(run.dir), "--to", backend,
+               "--mode", "offline", "--no-progress"]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ledger = run.dir / "sync" / f"{backend}.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            rows = json.loads(ledger.read_text())["rows"]
+        except (OSError, ValueError, KeyError):
+            rows = []
+        if rows and rows[-1][1] >= 200:  # part of it is there
+            break
+        time.sleep(0.01)
+    assert child.poll() is None, child.communicate()  # still going: killed half-way
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+    part = json.loads(ledger.read_text())["rows"]
+    assert part and part[-1][1] < SYNC_ROWS - 1, part
+    report = unilog.sync(run.dir, backends=[backend], mode="offline")
+    assert report.ok, str(report)
+    assert report.runs[0].backends[backend].already > 0
+    got = _reader(backend)(run.dir)["series"]["train/loss"]
+    expected = read_csv(run.dir)["series"]["train/loss"]
+    assert [s for s, _ in got] == [s for s, _ in expected] == list(range(SYNC_ROWS))
+    assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_watch_follows_a_live_run_to_its_end(tmp_path, runs_dir):
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import time, unilog\n"
+        "run = unilog.init(project='watch', id='livewatch', backends=['csv'])\n"
+        "for step in range(30):\n"
+        "    run.log({'loss': float(step)})\n"
+        "    time.sleep(0.1)\n"
+        "run.finish(exit_code=1)\n")
+    env = subprocess_env(UNILOG_DIR=str(runs_dir))
+    training = subprocess.Popen([sys.executable, str(script)], env=env)
+    run_dir = runs_dir / "watch" / "livewatch"
+    deadline = time.monotonic() + 30
+    while not (run_dir / "run.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    start = time.monotonic()
+    report = unilog.sync(run_dir, backends=["tensorboard"], watch=True)
+    assert training.wait(30) == 0
+    assert report.ok, str(report)
+    assert time.monotonic() - start > 1.0  # it waited for the run, not just its start
+    assert report.runs[0].status == "failed"
+    got = _reader("tensorboard")(run_dir)["series"]["loss"]
+    assert [s for s, _ in got] == list(range(30))
+
+
+# -- the outage case, against a real MLflow server -------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_mlflow_outage_through_the_end_of_a_run_is_filled_by_a_sync(tmp_path):
+    """The server is killed mid-run and is still down when the run ends: MLflow has
+    steps 0-49 only. Restarted, ``unilog sync --to mlflow`` sends exactly 50-299."""
+    from .mlflow_server import running_server
+    from .test_mlflow import client_for
+
+    with running_server(tmp_path / "server") as server:
+        options = {"tracking_uri": server.uri, "max_retries": 0, "request_timeout": 2,
+                   "retry_interval": 1}
+        run = unilog.init(project="outage", backends={"csv": {}, "mlflow": options})
+        for step in range(50):
+            run.log({"loss": float(step)})
+        assert run.flush(timeout=60)
+        server.kill()
+        for step in range(50, 300):
+            run.log({"loss": float(step)})
+        report = run.finish(timeout=20)["mlflow"]
+        assert list(report["missing"]["metrics"]["steps"]) == [50, 299], report
+        ledger = json.loads((run.dir / "sync" / "mlflow.json").read_text())
+        assert ledger["rows"] == [[0, 49]] and ledger["status"] is None
+        server.start()
+        assert main(["sync", str(run.dir), "--to", "mlflow", "-o",
+                     f"mlflow.tracking_uri={server.uri}", "--no-progress"]) == 0
+        client = client_for(server.uri)
+        mlflow_run = client.get_run(report["info"]["id"])  # the same MLflow run
+        steps = [m.step for m in client.get_metric_history(mlflow_run.info.run_id, "loss")]
+        assert sorted(steps) == list(range(300))  # every step once: the gap, no more
+        assert mlflow_run.info.status == "FINISHED"
+        assert json.loads((run.dir / "sync" / "mlflow.json").read_text())["rows"] == [[0, 299]]
