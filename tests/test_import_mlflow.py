@@ -178,3 +178,19 @@ def test_a_run_unilog_wrote_round_trips(tmp_path):
     # config file unilog/config.json was read as the config, not kept as an artifact.
     assert sorted(a.name for a in run.artifacts) == ["images", "model"]
     assert json.dumps(run.manifest["imported"]["unrepresented"]) == "{}"
+
+
+@pytest.mark.slow
+def test_an_imported_run_syncs_to_tensorboard_and_reads_back(store):
+    """MLflow -> unilog -> TensorBoard, failed status kept."""
+    from .readers import read_tensorboard
+
+    uri, ids = store
+    path = unilog.import_run(uri, source="mlflow", run_id=ids["first"], project="ml2tb")
+    report = unilog.sync(path, backends=["tensorboard"])
+    assert report.ok and report.runs[0].backends["tensorboard"].status == "failed", str(report)
+    got = read_tensorboard(path)
+    assert got["series"]["loss"] == [(10 * s, pytest.approx(1.0 / (s + 1))) for s in range(4)]
+    assert got["series"]["acc"] == [(10, pytest.approx(0.1)), (30, pytest.approx(0.3))]
+    assert got["config"]["optimizer/name"] == "adam"
+    assert set(got["artifacts"]) == {"model:v0", "notes.txt:v0"}

@@ -164,3 +164,18 @@ def test_any_scalar_tag_and_value_survives(values):
             [(step, back)] = run.series(tag)
             assert step == 3
             assert (math.isnan(back) and math.isnan(value)) or back == value
+
+
+@pytest.mark.slow
+def test_an_imported_run_syncs_to_mlflow_and_reads_back(logdir):
+    """TensorBoard -> unilog -> MLflow: the imported run is an ordinary run."""
+    from .readers import read_mlflow
+
+    path = unilog.import_run(logdir, source="tensorboard", project="tb2ml")
+    report = unilog.sync(path, backends=["mlflow"])
+    assert report.ok, str(report)
+    got = read_mlflow(path)
+    assert got["series"]["loss/train"] == [(s, pytest.approx(1.0 / (s + 1))) for s in range(5)]
+    assert got["series"]["acc"] == [(s, pytest.approx(s / 10)) for s in (0, 2, 4)]
+    assert got["config"] == {k: str(v) for k, v in HPARAMS.items()}
+    assert got["status"] == "FINISHED"

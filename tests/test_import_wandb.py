@@ -270,3 +270,19 @@ def _media_digests(data) -> dict:
         else:
             out[(step, key)] = path.read_bytes()
     return out
+
+
+@pytest.mark.slow
+def test_an_imported_run_syncs_to_tensorboard_and_reads_back(native):
+    """wandb -> unilog -> TensorBoard: the imported run is an ordinary run."""
+    from .readers import read_tensorboard
+
+    data = native["data"]
+    report = unilog.sync(data.path, backends=["tensorboard"])
+    assert report.ok, str(report)
+    got = read_tensorboard(data.path)
+    assert got["series"]["loss"] == [(s, pytest.approx(1 / (i + 1)))
+                                     for i, s in enumerate(LOSS_STEPS)]
+    assert got["series"]["train/acc"] == [(s, pytest.approx(i / 10))
+                                          for i, s in enumerate(LOSS_STEPS)]
+    assert report.runs[0].backends["tensorboard"].status == "failed"
