@@ -131,6 +131,32 @@ def test_rows_a_full_queue_dropped_are_exactly_what_a_sync_sends(recorded):
     assert sorted(live + recorded_steps("fill", recorded)) == list(range(210))
 
 
+def test_a_backend_failing_mid_sync_leaves_a_report_and_a_sync_that_resumes(recorded,
+                                                                           monkeypatch):
+    monkeypatch.setattr("unilog._sync.CHUNK_ROWS", 5)  # a flush (and ledger) every 5 rows
+    run = csv_run(40)
+    report = unilog.sync(run.dir, backends={"recorder": {"label": "flaky",
+                                                         "refuse_steps": [10]}},
+                         on_error="disable")
+    entry = report.runs[0].backends["recorder"]
+    assert not report.ok and entry.error and "failed" in entry.error, str(report)
+    assert "INCOMPLETE" in str(report) and "recorder" in str(report) and run.id in str(report)
+    first = set(recorded_steps("flaky", recorded))
+    assert first == set(range(10))  # the chunks before the one that failed
+    report = unilog.sync(run.dir, backends={"recorder": {"label": "again"}})
+    assert report.ok, str(report)
+    assert sorted(recorded_steps("again", recorded)) == sorted(set(range(40)) - first)
+    assert recorded["again"]["close"] == ("finished", 0)
+
+
+def test_a_live_run_is_not_synced_into_a_backend_it_logs_to_itself(recorded):
+    run = unilog.init(project="sync", backends={"csv": {}, "recorder": {"label": "own"}})
+    run.log({"loss": 1.0})
+    report = unilog.sync(run.dir, backends={"recorder": {"label": "other"}}, watch=True)
+    assert "logs to recorder itself" in report.runs[0].error
+    run.finish()
+
+
 def test_a_run_still_running_needs_watch_and_a_dead_one_is_closed_killed(recorded):
     run = unilog.init(project="sync", backends=["csv"])
     run.log({"loss": 1.0})

@@ -216,8 +216,13 @@ class _Job:
         result = RunSync(run_dir, str(manifest.get("id") or run_dir.name),
                          str(manifest.get("status") or "running"))
         try:
+            live = result.status not in FINAL and _alive(manifest)
+            logging_itself = sorted(set(self.targets) & set(manifest.get("backend_names") or []))
+            if live and logging_itself:
+                raise UnilogError(f"it is running and logs to {', '.join(logging_itself)} "
+                                  "itself: sync it there once it has ended")
             if result.status not in FINAL and not self.watch:
-                if _alive(manifest):
+                if live:
                     raise UnilogError("it is still running (its process is alive): sync it "
                                       "with watch=True (--watch) to follow it to its end")
                 result.notes.append("the run never ended (its process is gone): its backends' "
@@ -402,6 +407,8 @@ class _RunSync:
         problems = _problems(report)
         if problems:
             entry.error = problems
+        elif str(report.get("disabled") or "").startswith("skipped:"):  # its own choice
+            entry.error = f"{report['disabled']} (nothing was sent)"
         ledger = Ledger.load(self.run_dir, name)
         entry.status = ledger.status
         if ledger.status is None and entry.error is None:
