@@ -34,7 +34,8 @@ DEFAULT_METRICS = 3
 
 
 #: Modules that add subcommands of their own (each has ``add_commands(subparsers)``).
-COMMAND_MODULES = ("unilog.sweeps._cli", "unilog._sync_cli", "unilog.importers._cli")
+COMMAND_MODULES = ("unilog.sweeps._cli", "unilog._sync_cli", "unilog.importers._cli",
+                   "unilog._views_cli")
 
 
 class CliError(Exception):
