@@ -171,24 +171,17 @@ def _targets(backends: Any) -> dict[str, tuple[type, dict[str, Any]]]:
 
 
 def _run_dirs(run: Any) -> list[Path]:
-    from unilog.cli import CliError, find_runs, resolve_run
+    """The run directories ``run`` names (as ``unilog compare`` takes them)."""
+    from unilog._views import select_runs
+    from unilog.cli import CliError
 
-    refs = run if isinstance(run, (list, tuple)) else [run]
-    found: list[Path] = []
-    for ref in refs:
-        path = Path(ref)
-        if path.is_dir() and not (path / "run.json").is_file():
-            runs = find_runs(path)
-            if not runs:
-                raise ConfigError(f"no runs in {path} (no run.json in it, its folders, or "
-                                  "theirs)")
-            found += runs
-            continue
-        try:
-            found.append(resolve_run(os.fspath(ref)))
-        except CliError as exc:
-            raise ConfigError(str(exc)) from None
-    return list(dict.fromkeys(p.absolute() for p in found))
+    refs = [os.fspath(r) for r in (run if isinstance(run, (list, tuple)) else [run])]
+    if not refs:
+        raise ConfigError("sync needs a run: its directory, its id, or a folder of runs")
+    try:
+        return [p.absolute() for p in select_runs(refs)]
+    except CliError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _alive(manifest: dict[str, Any]) -> bool:
