@@ -111,7 +111,8 @@ def test_rows_a_backend_refused_live_are_exactly_what_a_sync_sends(recorded):
     assert sorted(sent) == sorted(set(range(40)) - live)  # exactly the missing rows
     assert recorded["fill"]["close"] == ("finished", 0)
     again = unilog.sync(run.dir, backends={"recorder": {"label": "fill2"}})
-    assert "fill2" not in recorded and again.runs[0].backends["recorder"].sent == 0
+    assert recorded["fill2"]["open"] is None  # up to date: not even opened
+    assert again.runs[0].backends["recorder"].sent == 0
 
 
 def test_rows_a_full_queue_dropped_are_exactly_what_a_sync_sends(recorded):
@@ -285,7 +286,9 @@ def test_a_sync_killed_half_way_resumes_complete_without_duplicates(backend, tmp
     report = unilog.sync(run.dir, backends=[backend], mode="offline")
     assert report.ok, str(report)
     assert report.runs[0].backends[backend].already > 0
-    got = _reader(backend)(run.dir)["series"]["train/loss"]
+    # Sorted: a reader of several offline folders (one per session) reads them in
+    # name order, which is not time order; a step twice would still show.
+    got = sorted(_reader(backend)(run.dir)["series"]["train/loss"])
     expected = read_csv(run.dir)["series"]["train/loss"]
     assert [s for s, _ in got] == [s for s, _ in expected] == list(range(SYNC_ROWS))
     assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-6)
@@ -350,3 +353,125 @@ def test_an_mlflow_outage_through_the_end_of_a_run_is_filled_by_a_sync(tmp_path)
         assert sorted(steps) == list(range(300))  # every step once: the gap, no more
         assert mlflow_run.info.status == "FINISHED"
         assert json.loads((run.dir / "sync" / "mlflow.json").read_text())["rows"] == [[0, 299]]
+
+
+# -- what an outside walkthrough found ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_second_mlflow_store_gets_everything_and_each_keeps_its_ledger(tmp_path, capsys):
+    from .test_mlflow import client_for
+
+    run = csv_run(15)
+    stores = {name: f"sqlite:///{(tmp_path / f'{name}.db').as_posix()}" for name in "ab"}
+    for name in ("a", "b", "a"):
+        report = unilog.sync(run.dir, backends={"mlflow": {"tracking_uri": stores[name]}})
+        assert report.ok, str(report)
+    assert report.runs[0].backends["mlflow"].sent == 0  # "a" again: it has everything
+    for uri in stores.values():
+        client = client_for(uri)
+        (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        steps = [m.step for m in client.get_metric_history(found.info.run_id, "loss")]
+        assert sorted(steps) == list(range(15)), uri  # each store once
+    ledger = json.loads((run.dir / "sync" / "mlflow.json").read_text())
+    kept = [ledger["destination"], *ledger["others"]]  # the latest written, and the other
+    assert sorted(d.split(" ")[0] for d in kept) == sorted(stores.values())
+    assert main(["show", str(run.dir)]) == 0
+    assert "synced" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_ledger_naming_a_run_the_store_lacks_gets_everything_sent(tmp_path):
+    from .test_mlflow import client_for
+
+    run = csv_run(12)
+    uri = f"sqlite:///{(tmp_path / 'm.db').as_posix()}"
+    assert unilog.sync(run.dir, backends={"mlflow": {"tracking_uri": uri}}).ok
+    path = run.dir / "sync" / "mlflow.json"
+    ledger = json.loads(path.read_text())
+    ledger["info"]["id"] = "0" * 32  # a run that is not in the store
+    ledger["status"] = None
+    path.write_text(json.dumps(ledger))
+    report = unilog.sync(run.dir, backends={"mlflow": {"tracking_uri": uri}})
+    assert report.ok and "everything is sent" in " ".join(report.runs[0].notes), str(report)
+    client = client_for(uri)
+    new = json.loads(path.read_text())["info"]["id"]
+    steps = [m.step for m in client.get_metric_history(new, "loss")]
+    assert sorted(steps) == list(range(12))
+
+
+@pytest.mark.parametrize("content, rule", [
+    ("garbage{", "is not JSON"), ("", "is not JSON"), ("[]", "must hold a JSON object"),
+    ('{"rows": "x"}', "'rows' must be a list"), ('{"rows": [[5, 1]]}', "low <= high"),
+    ('{"artifacts": 3}', "'artifacts' must be a JSON array")])
+def test_a_damaged_ledger_is_named_with_its_rule_and_nothing_is_sent(content, rule, recorded):
+    run = csv_run(5)
+    (run.dir / "sync").mkdir(exist_ok=True)
+    (run.dir / "sync" / "recorder.json").write_text(content)
+    report = unilog.sync(run.dir, backends={"recorder": {"label": "d"}})
+    entry = report.runs[0].backends["recorder"]
+    assert not report.ok and rule in entry.error and "recorder.json" in entry.error
+    assert "remove it" in entry.error and recorded["d"]["open"] is None
+    (run.dir / "sync" / "recorder.json").unlink()
+    assert unilog.sync(run.dir, backends={"recorder": {"label": "d"}}).ok
+
+
+def test_two_syncs_of_one_run_at_once_are_refused(recorded):
+    from unilog._sync import _RunLock
+
+    run = csv_run(5)
+    with _RunLock(run.dir):
+        report = unilog.sync(run.dir, backends={"recorder": {"label": "l"}})
+    assert "another unilog sync of this run is running" in report.runs[0].error
+    assert f"pid {os.getpid()}" in report.runs[0].error
+    assert unilog.sync(run.dir, backends={"recorder": {"label": "l"}}).ok
+
+
+def test_keys_a_backend_refuses_are_reported_as_lasting_not_resumable(recorded, capsys):
+    run = unilog.init(project="sync", backends=["csv"])
+    run.log({"a,b": 1.0, "a_b": 2.0})
+    run.finish()
+    backends = ["--to", "recorder", "-o", "recorder.label=k", "-o",
+                'recorder.allowed="a-z_"', "--no-progress"]
+    assert main(["sync", str(run.dir), *backends]) == 1
+    captured = capsys.readouterr()
+    assert "collisions" in captured.out and "a sync again will not change it" in captured.out
+    assert "run the same command again" not in captured.err
+
+
+def test_options_are_checked_even_when_there_is_nothing_to_send(recorded):
+    run = csv_run(5)
+    assert unilog.sync(run.dir, backends={"recorder": {"label": "o"}}).ok
+    with pytest.raises(unilog.ConfigError, match="rejected its options"):
+        unilog.sync(run.dir, backends={"recorder": {"label": "o", "nope": 1}})
+
+
+@pytest.mark.slow
+def test_watch_ends_when_the_training_process_is_killed(tmp_path, runs_dir):
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import time, unilog\n"
+        "run = unilog.init(project='watch', id='killed', backends=['csv'])\n"
+        "for step in range(100000):\n"
+        "    run.log({'loss': float(step)})\n"
+        "    if step % 10 == 9:\n"
+        "        run.flush()\n"
+        "    time.sleep(0.01)\n")
+    env = subprocess_env(UNILOG_DIR=str(runs_dir))
+    training = subprocess.Popen([sys.executable, str(script)], env=env)
+    run_dir = runs_dir / "watch" / "killed"
+    deadline = time.monotonic() + 30
+    while not (run_dir / "metrics.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    training.kill()
+    training.wait(10)
+    start = time.monotonic()
+    report = unilog.sync(run_dir, backends=["tensorboard"], watch=True)
+    assert time.monotonic() - start < 10, "watch must notice the dead process"
+    assert report.ok and report.runs[0].backends["tensorboard"].status == "killed", str(report)
+    logged = [s for s, _ in unilog.read_run(run_dir).series("loss")]
+    got = _reader("tensorboard")(run_dir)["series"]["loss"]
+    assert [s for s, _ in got] == logged and len(logged) > 10
+    manifest = unilog.read_run(run_dir).manifest  # run.json says so too now
+    assert manifest["status"] == "killed" and manifest["step"] == logged[-1] + 1

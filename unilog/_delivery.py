@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from unilog.backend import Backend, KeyMapper, KeyRule, PartialBatch, Row, RunInfo
-from unilog._ledger import Ledger
+from unilog._ledger import Ledger, LedgerError, path_of
 from unilog._policy import ErrorPolicy
 from unilog.tensors import PendingScalar
 
@@ -95,6 +95,7 @@ class BackendAdapter:
         #: What the backend has for certain (unilog._ledger), for `unilog sync`; the
         #: local record keeps none: it is what a sync reads.
         self.ledger: Ledger | None = None
+        self._fresh = False
 
     # -- the worker's calls -----------------------------------------------------
 
@@ -102,6 +103,8 @@ class BackendAdapter:
         """Open the backend; False when it failed (the worker then only counts what it misses)."""
         try:
             self.info = dict(self.backend.open(self._run) or {})
+            # "fresh": the backend's run is new, holding nothing (for the ledger only).
+            self._fresh = bool(self.info.pop("fresh", False))
         except _CAUGHT as exc:
             self.counts.errors += 1
             self._policy.report(self.name, exc, "open")
@@ -112,10 +115,7 @@ class BackendAdapter:
             # what it misses is counted as skipped, and it is no error.
             self.disabled = f"skipped: {self.info['skipped']}"
         elif not self.blocking and self._run.dir is not None:
-            self.ledger = Ledger.load(self._run.dir, self.name)
-            self.ledger.info = self.info
-            self.ledger.status = None  # open again: no status until it is closed
-            self._save_ledger()
+            self._open_ledger()
         if self._on_open is not None:
             # The backend's own run id reaches the manifest now, not at finish,
             # so a run killed mid-way can still be resumed everywhere.
@@ -200,6 +200,27 @@ class BackendAdapter:
                 self.ledger.status = status if closed else None
                 self._save_ledger()
         self.done.set()
+
+    def _open_ledger(self) -> None:
+        """The backend's ledger at its destination (unilog._ledger), emptied when the
+        backend says its run there is new (``"fresh"`` in its open answer)."""
+        try:
+            destination = self.backend.destination(self._run)
+        except Exception as exc:  # a backend's bug: the ledger is kept without one
+            self._policy.report(self.name, exc, "destination")
+            destination = None
+        try:
+            ledger = Ledger.load(self._run.dir, self.name, destination)
+        except LedgerError as exc:  # damaged: a new one replaces it (the sync resends)
+            self._policy.report(self.name, exc, "ledger")
+            ledger = Ledger(path_of(self._run.dir, self.name))
+        if self._fresh:
+            ledger.reset()
+        ledger.destination = destination
+        ledger.info = self.info
+        ledger.status = None  # open again: no status until it is closed
+        self.ledger = ledger
+        self._save_ledger()
 
     def _save_ledger(self) -> None:
         """Write the ledger, leaving out what the backend still holds unstored."""

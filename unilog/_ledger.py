@@ -4,6 +4,10 @@
 process the backend runs) for live runs and for ``unilog sync`` alike, so a
 sync sends a backend exactly what it lacks, never a row twice:
 
+- ``destination``: where the backend keeps the run (a tracking URI, a folder,
+  a W&B project online: :meth:`unilog.backend.Backend.destination`); a backend
+  sent somewhere else starts from nothing there, and the ledger of each other
+  destination is kept under ``others``, for when it is sent there again;
 - ``info``: the backend's own identity of the run (its ``open`` answer), so a
   later sync continues the same run there;
 - ``rows``: ``[[low, high], ...]``, step ranges of rows the backend stored and
@@ -30,7 +34,14 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from unilog.errors import UnilogError
+
 FOLDER = "sync"
+_FIELDS = ("destination", "info", "rows", "config", "summary", "artifacts", "status")
+
+
+class LedgerError(UnilogError):
+    """A ledger file that cannot be read: it names the file and what is wrong."""
 
 
 def path_of(run_dir: Path, backend: str) -> Path:
@@ -61,6 +72,27 @@ def subtract(ranges: list[list[int]], holes: Iterable[tuple[int, int]]) -> list[
     return out
 
 
+def _check(path: Path, data: Any) -> None:
+    """A LedgerError naming ``path`` and the rule ``data`` breaks."""
+    def bad(rule: str) -> LedgerError:
+        return LedgerError(f"the sync ledger {path} is damaged: {rule}; remove it to send "
+                           "everything again")
+
+    if not isinstance(data, dict):
+        raise bad(f"it must hold a JSON object, not {type(data).__name__}")
+    rows = data.get("rows") or []
+    if not isinstance(rows, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r)
+            and r[0] <= r[1] for r in rows):
+        raise bad("'rows' must be a list of [low, high] step pairs with low <= high")
+    for key, kind in (("info", dict), ("artifacts", list), ("others", dict)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise bad(f"{key!r} must be a JSON {'object' if kind is dict else 'array'}")
+    for key in ("destination", "config", "summary", "status"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise bad(f"{key!r} must be a string or null")
+
+
 def merge(ranges: Iterable[list[int]]) -> list[list[int]]:
     """Sorted ranges, overlapping or touching ones joined (steps are integers, so
     ``[0, 4]`` and ``[5, 9]`` leave no step out)."""
@@ -84,9 +116,12 @@ def covers(ranges: list[list[int]], step: int) -> bool:
 class Ledger:
     """One backend's ledger of one run (see the module docstring)."""
 
-    def __init__(self, path: Path, data: dict[str, Any] | None = None):
+    def __init__(self, path: Path, data: dict[str, Any] | None = None,
+                 others: dict[str, dict[str, Any]] | None = None):
         data = data or {}
         self.path = path
+        self.destination: str | None = data.get("destination")
+        self.others = dict(others or {})  # the ledgers of the backend's other destinations
         self.info: dict[str, Any] = dict(data.get("info") or {})
         self.rows: list[list[int]] = merge([int(a), int(b)] for a, b in data.get("rows") or [])
         self.config: str | None = data.get("config")
@@ -101,19 +136,44 @@ class Ledger:
         self._open_range = False  # the last row seen was stored and ends _session[-1]
 
     @classmethod
-    def load(cls, run_dir: Path, backend: str) -> Ledger:
-        """The ledger as last written (empty when there is none or it is unreadable)."""
+    def load(cls, run_dir: Path, backend: str, destination: str | None = None) -> Ledger:
+        """The ledger of ``backend`` at ``destination`` as last written (empty when the
+        backend never had the run there). ``destination`` None: the latest one.
+        A file that is not a ledger raises :class:`LedgerError` naming it."""
         path = path_of(run_dir, backend)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        return cls(path, data if isinstance(data, dict) else None)
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(path)
+        except OSError as exc:
+            raise LedgerError(f"the sync ledger {path} cannot be read: {exc}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise LedgerError(f"the sync ledger {path} is not JSON ({exc}); remove it to "
+                              "send everything again") from None
+        _check(path, data)
+        others = dict(data.get("others") or {})
+        current = {k: data.get(k) for k in _FIELDS}
+        if destination is None or current["destination"] in (None, destination):
+            return cls(path, current, others)
+        if current["destination"] is not None:  # the latest destination joins the others
+            others[current["destination"]] = current
+        found = others.pop(destination, None)
+        if found is not None:
+            _check(path, found)
+        return cls(path, found or {"destination": destination}, others)
+
+    def reset(self) -> None:
+        """The backend's run at this destination holds nothing (it was new at open)."""
+        self.rows, self._session, self._open_range = [], [], False
+        self.config = self.summary = self.status = None
+        self.artifacts, self._summary_values = [], {}
 
     @property
     def exists(self) -> bool:
-        """True when the backend has ever been opened for this run."""
-        return self.path.exists()
+        """True when the backend has been opened for this run at this destination."""
+        return bool(self.info)
 
     # -- what the adapter saw --------------------------------------------------------
 
@@ -152,8 +212,11 @@ class Ledger:
         """Write the ledger atomically; ``unconfirmed`` step ranges (rows the backend
         took but holds, not yet stored) are left out of ``rows``."""
         rows = subtract(merge(self.rows + self._session), unconfirmed)
-        data = {"info": self.info, "rows": rows, "config": self.config, "summary": self.summary,
-                "artifacts": self.artifacts, "status": self.status}
+        data = {"destination": self.destination, "info": self.info, "rows": rows,
+                "config": self.config, "summary": self.summary, "artifacts": self.artifacts,
+                "status": self.status}
+        if self.others:
+            data["others"] = {d: o for d, o in self.others.items() if d != self.destination}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         tmp.write_text(json.dumps(data, default=str), encoding="utf-8")

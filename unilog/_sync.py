@@ -61,6 +61,7 @@ class BackendSync:
     status: str | None = None  # the status the backend's run was closed with
     report: dict[str, Any] = field(default_factory=dict)  # its finish-report entry
     error: str | None = None  # why it did not get everything (None: it did)
+    resumable: bool = True  # another sync can deliver what is missing (else: refused)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +88,11 @@ class SyncReport:
     runs: list[RunSync] = field(default_factory=list)
 
     @property
+    def resumable(self) -> bool:
+        """True when running the same sync again may deliver what is missing."""
+        return any(b.error and b.resumable for r in self.runs for b in r.backends.values())
+
+    @property
     def ok(self) -> bool:
         """True when every run was synced and every backend took everything."""
         return all(r.error is None and all(b.ok for b in r.backends.values())
@@ -106,8 +112,11 @@ class SyncReport:
                 if b.summary:
                     text += ", summary"
                 text += f"; closed {b.status}" if b.status else "; not closed"
-                if b.error:
+                if b.error and b.resumable:
                     text += f"; INCOMPLETE: {b.error} (run the sync again to resume)"
+                elif b.error:
+                    text += f"; INCOMPLETE: {b.error} (the backend refuses these: a sync "
+                    text += "again will not change it)"
                 lines.append(text)
             lines.extend(f"  note: {note}" for note in run.notes)
         return "\n".join(lines)
@@ -115,8 +124,8 @@ class SyncReport:
 
 def sync(run: str | os.PathLike | list, backends: Any = None, *, watch: bool = False,
          mode: str | None = None, isolation: str | None = None, on_error: str = "warn",
-         jobs: int = 4, timeout: float | None = None, progress: bool | None = None
-         ) -> SyncReport:
+         jobs: int = 4, timeout: float | None = None, progress: bool | None = None,
+         full: bool = False) -> SyncReport:
     """Replay runs' local records into ``backends``; returns a :class:`SyncReport`.
 
     ``run`` is a run directory, a run id (or ``project/id``) under ``$UNILOG_DIR``
@@ -128,7 +137,8 @@ def sync(run: str | os.PathLike | list, backends: Any = None, *, watch: bool = F
     and ``on_error`` are ``init``'s. Up to ``jobs`` runs sync at once.
     ``timeout`` bounds each flush and close of a backend (default: the finish
     timeout). ``progress``: a progress bar on stderr (default: when stderr is a
-    terminal).
+    terminal). ``full``: send everything, whatever the backends' ledgers say
+    (after their stores were wiped, say).
     """
     targets = _targets(backends)
     run_dirs = _run_dirs(run)
@@ -141,10 +151,13 @@ def sync(run: str | os.PathLike | list, backends: Any = None, *, watch: bool = F
                           f"not {isolation!r}")
     if on_error not in ("warn", "disable", "raise"):
         raise ConfigError(f"on_error must be 'warn', 'disable' or 'raise', not {on_error!r}")
+    from unilog.runs import make_backends
+
+    make_backends(targets, isolation)  # bad options fail now, whatever there is to send
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(len(run_dirs), show)
     job = _Job(targets, mode, isolation, on_error,
-               settings.finish_timeout() if timeout is None else timeout, watch, bar)
+               settings.finish_timeout() if timeout is None else timeout, watch, bar, full)
     report = SyncReport()
     try:
         if len(run_dirs) == 1 or jobs <= 1:
@@ -184,43 +197,49 @@ def _run_dirs(run: Any) -> list[Path]:
         raise ConfigError(str(exc)) from None
 
 
-def _alive(manifest: dict[str, Any]) -> bool:
-    """True when the process that writes the run is running on this machine."""
+def _alive(manifest: dict[str, Any]) -> bool | None:
+    """Whether the process that writes the run still runs: True or False on this
+    machine, None when it ran on another one (nothing here can tell)."""
     sessions = [manifest.get("provenance")] + list(manifest.get("resumes") or [])
     latest = next((s for s in reversed(sessions) if isinstance(s, dict)), None)
     if latest is None or latest.get("hostname") != socket.gethostname():
-        return False
+        return None
     try:
-        os.kill(int(latest.get("pid") or 0), 0)
+        pid = int(latest.get("pid") or 0)
+        os.kill(pid, 0)
     except (OSError, ValueError):
         return False
-    return int(latest.get("pid") or 0) > 0
+    return pid > 0
 
 
 class _Job:
     """The settings of one ``sync`` call, applied run by run."""
 
-    def __init__(self, targets, mode, isolation, on_error, timeout, watch, bar):
+    def __init__(self, targets, mode, isolation, on_error, timeout, watch, bar, full):
         self.targets, self.mode, self.isolation = targets, mode, isolation
         self.on_error, self.timeout, self.watch, self.bar = on_error, timeout, watch, bar
+        self.full = full
 
     def run(self, run_dir: Path) -> RunSync:
         manifest = read_json(run_dir / "run.json") or {}
         result = RunSync(run_dir, str(manifest.get("id") or run_dir.name),
                          str(manifest.get("status") or "running"))
         try:
-            live = result.status not in FINAL and _alive(manifest)
+            alive = _alive(manifest) if result.status not in FINAL else False
             logging_itself = sorted(set(self.targets) & set(manifest.get("backend_names") or []))
-            if live and logging_itself:
+            if alive and logging_itself:
                 raise UnilogError(f"it is running and logs to {', '.join(logging_itself)} "
                                   "itself: sync it there once it has ended")
             if result.status not in FINAL and not self.watch:
-                if live:
+                if alive:
                     raise UnilogError("it is still running (its process is alive): sync it "
                                       "with watch=True (--watch) to follow it to its end")
-                result.notes.append("the run never ended (its process is gone): its backends' "
-                                    "runs are closed as killed")
-            _RunSync(self, run_dir, manifest, result).go()
+                result.notes.append(
+                    "the run never ended (its process is gone): its backends' runs are closed "
+                    "as killed" + ("" if alive is False else "; it ran on another machine: "
+                                   "if it still runs there, sync it with --watch instead"))
+            with _RunLock(run_dir):
+                _RunSync(self, run_dir, manifest, result).go()
         except UnilogError as exc:
             if self.on_error == "raise":
                 raise
@@ -230,6 +249,40 @@ class _Job:
         return result
 
 
+class _RunLock:
+    """One sync of a run at a time (an exclusive lock on ``sync/.lock``): two at once
+    would both send what the ledgers lack."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "sync" / ".lock"
+        self._file: Any = None
+
+    def __enter__(self) -> _RunLock:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock (documented)
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a+")  # noqa: SIM115 (held until __exit__)
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise UnilogError(f"another unilog sync of this run is running ({holder}): "
+                              "wait for it, or stop it, then sync again") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        self._file.flush()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._file is not None:
+            self._file.close()  # closing releases the lock
+
+
 class _RunSync:
     """One run into every target backend: one dispatcher per backend, fed from one
     reading of the local record."""
@@ -237,19 +290,44 @@ class _RunSync:
     def __init__(self, job: _Job, run_dir: Path, manifest: dict[str, Any], result: RunSync):
         self.job, self.run_dir, self.manifest, self.result = job, run_dir, manifest, result
         self.policy = ErrorPolicy(job.on_error)
-        self.ledgers = {name: Ledger.load(run_dir, name) for name in job.targets}
+        self.targets: dict[str, tuple[type, dict[str, Any]]] = {}
+        self.ledgers: dict[str, Ledger] = {}
+        self.destinations: dict[str, str | None] = {}
+        for name, target in job.targets.items():
+            self.result.backends[name] = BackendSync(name)
+            try:
+                self._load_ledger(name, target)
+            except UnilogError as exc:  # a damaged ledger: said, and that backend waits
+                self.result.backends[name].error = str(exc)
+                self.result.backends[name].resumable = False
+                continue
+            self.targets[name] = target
         self.fresh = {name: not ledger.exists for name, ledger in self.ledgers.items()}
         self.dispatchers: dict[str, Any] = {}
         self.reader = RecordReader(run_dir)
         self.config_digest: dict[str, str | None] = {}
-        self.summary_digest: dict[str, str | None] = {n: l.summary for n, l in self.ledgers.items()}
+        self.summary_digest = {n: ledger.summary for n, ledger in self.ledgers.items()}
         self.pending_backwards: list[Any] = []  # rows that went back, until a row decides
+
+    def _load_ledger(self, name: str, target: tuple[type, dict[str, Any]]) -> None:
+        """The backend's ledger at the destination it would write to now."""
+        from unilog.runs import make_backends
+
+        (_, backend, _, _), = make_backends({name: target}, "thread")
+        self.destinations[name] = destination = backend.destination(self._info(name, 0))
+        ledger = Ledger.load(self.run_dir, name, destination)
+        if self.job.full:  # everything is sent again, whatever the ledger says
+            ledger = Ledger(ledger.path, {"destination": destination})
+        self.ledgers[name] = ledger
 
     # -- open ------------------------------------------------------------------------
 
     def _info(self, name: str, start_step: int) -> RunInfo:
-        m, ledger = self.manifest, self.ledgers[name]
-        previous_info = ledger.info or ((m.get("backends") or {}).get(name) or {}).get("info")
+        m = self.manifest
+        ledger = self.ledgers.get(name)
+        previous_info = (ledger.info if ledger is not None else None) or (
+            ((m.get("backends") or {}).get(name) or {}).get("info") if ledger is None
+            or ledger.destination is None else None)
         tags = m.get("tags") or []
         return RunInfo(
             id=str(m.get("id") or self.run_dir.name), name=str(m.get("name") or self.run_dir.name),
@@ -268,27 +346,70 @@ class _RunSync:
             from unilog.runs import make_backends, start_dispatcher
 
             info = self._info(name, start_step)
-            made = make_backends({name: self.job.targets[name]}, self.job.isolation)
+            made = make_backends({name: self.targets[name]}, self.job.isolation)
             dispatcher = start_dispatcher(made, info, self.policy, lambda *_: None,
                                           order=[name])
             self.dispatchers[name] = dispatcher
             self.config_digest[name] = digest(info.config)
         return dispatcher
 
+    def _open_what_lacks(self) -> None:
+        """Open now each backend whose ledger lacks something, and read its ledger
+        again once it is open: a backend whose run there turned out new (its store
+        was replaced, its run deleted) has emptied it, so everything is sent."""
+        from unilog._replay import steps_of
+
+        steps = steps_of(self.run_dir / "metrics.csv")
+        status = self.result.status if self.result.status in FINAL else "killed"
+        for name, ledger in self.ledgers.items():
+            if not ledger.exists or name in self.dispatchers:
+                continue
+            lacks = (any(not covers(ledger.rows, step) for step in steps)
+                     or self._records_lacking(name) or ledger.status != status)
+            if lacks:
+                self._dispatcher(name, ledger.rows[-1][1] + 1 if ledger.rows else 0)
+        for name, dispatcher in self.dispatchers.items():
+            dispatcher.flush(self.job.timeout)  # answered once the backend is open
+            reread = Ledger.load(self.run_dir, name, self.destinations[name])
+            if self.ledgers[name].rows and not reread.rows:
+                self.result.notes.append(f"{name}: its run there is new (the one its ledger "
+                                         "named is gone), so everything is sent to it")
+                self.summary_digest[name] = None
+            self.ledgers[name] = reread
+
+    def _records_lacking(self, name: str) -> bool:
+        from unilog.artifacts import ArtifactStore
+
+        ledger = self.ledgers[name]
+        config = read_json(self.run_dir / "config.json") or {}
+        summary = read_json(self.run_dir / "summary_set.json") or {}
+        if digest(config) != ledger.config or (summary and digest(summary) != ledger.summary):
+            return True
+        have = set(ledger.artifacts)
+        return any(f"{a.name}:v{a.version}" not in have
+                   for a in ArtifactStore(self.run_dir, self.result.run_id).list())
+
     # -- feed ------------------------------------------------------------------------
 
     def go(self) -> None:
-        for name in self.job.targets:
-            self.result.backends[name] = BackendSync(name)
         try:
+            self._open_what_lacks()
             self._feed(final=not self.job.watch)
+            dead = 0
             while self.job.watch:
                 time.sleep(POLL_S)
-                status = (read_json(self.run_dir / "run.json") or {}).get("status")
-                ended = status in FINAL
+                manifest = read_json(self.run_dir / "run.json") or self.manifest
+                status = manifest.get("status")
+                # A process killed with SIGKILL never says it ended: seen dead twice, it did.
+                dead = dead + 1 if status not in FINAL and _alive(manifest) is False else 0
+                ended = status in FINAL or dead >= 2
                 if ended:
-                    self.result.status = status
-                    self.manifest = read_json(self.run_dir / "run.json") or self.manifest
+                    self.manifest = manifest
+                    if status in FINAL:
+                        self.result.status = status
+                    else:
+                        self.result.notes.append("the run's process died without ending "
+                                                 "it: its backends' runs are closed as killed")
                 self._feed(final=ended)
                 if ended:
                     break
@@ -303,7 +424,7 @@ class _RunSync:
             if backwards:
                 self.pending_backwards.append(row)
                 continue
-            for name in self.job.targets:
+            for name in self.targets:
                 self._row(name, row)
             self.pending_backwards = []
             chunk += 1
@@ -311,7 +432,7 @@ class _RunSync:
                 self._flush()
                 chunk = 0
         if final:
-            for name in self.job.targets:
+            for name in self.targets:
                 ledger = self.ledgers[name]
                 for late in self.pending_backwards:  # trailing: sent unless closed after them
                     if self.fresh[name] or ledger.status is None:
@@ -344,7 +465,7 @@ class _RunSync:
         summary = read_json(self.run_dir / "summary_set.json") or {}
         artifacts = sorted(ArtifactStore(self.run_dir, self.result.run_id).list(),
                            key=lambda a: (a.name, a.version))
-        for name in self.job.targets:
+        for name in self.targets:
             ledger, entry = self.ledgers[name], self.result.backends[name]
             start = ledger.rows[-1][1] + 1 if ledger.rows else 0
             known = self.config_digest.get(name, ledger.config)
@@ -377,7 +498,7 @@ class _RunSync:
     def _close(self) -> None:
         status = self.result.status if self.result.status in FINAL else "killed"
         exit_code = int(self.manifest.get("exit_code") or (0 if status == "finished" else 1))
-        for name in self.job.targets:
+        for name in self.targets:
             if name in self.dispatchers:
                 continue
             if self.ledgers[name].status == status:  # it has everything: nothing to do
@@ -391,7 +512,7 @@ class _RunSync:
             thread.start()
         for thread in closing.values():
             thread.join()
-        self._record_in_manifest()
+        self._record_in_manifest(status)
 
     def _close_one(self, name: str, status: str, exit_code: int) -> None:
         report = self.dispatchers[name].close(status, exit_code, self.job.timeout).get(name, {})
@@ -400,41 +521,63 @@ class _RunSync:
         problems = _problems(report)
         if problems:
             entry.error = problems
+            # A key the backend refuses, or two keys sharing its name there, stay so.
+            entry.resumable = bool(set(_problems_of(report)) - _LASTING)
         elif str(report.get("disabled") or "").startswith("skipped:"):  # its own choice
             entry.error = f"{report['disabled']} (nothing was sent)"
-        ledger = Ledger.load(self.run_dir, name)
+        ledger = Ledger.load(self.run_dir, name, self.destinations[name])
         entry.status = ledger.status
         if ledger.status is None and entry.error is None:
             entry.error = "its run was not closed"
         for error in self.policy.clear_pending():
             logger.debug("sync of %s: %s", self.result.run_id, error)
 
-    def _record_in_manifest(self) -> None:
-        """Where each backend has the run, in run.json (not while the run is live:
-        its own process rewrites run.json)."""
-        if (read_json(self.run_dir / "run.json") or {}).get("status") not in FINAL:
+    def _record_in_manifest(self, status: str) -> None:
+        """Where each backend has the run, in run.json, and a run whose process died
+        without ending it marked as killed there too (not while the run is live: its
+        own process rewrites run.json)."""
+        manifest = read_json(self.run_dir / "run.json") or {}
+        dead_here = manifest.get("status") not in FINAL and _alive(manifest) is False
+        if manifest.get("status") not in FINAL and not dead_here:
             return
         from unilog._manifest import Manifest
+        from unilog.read import last_step
 
         try:
-            manifest = Manifest.load(self.run_dir)
+            saved = Manifest.load(self.run_dir)
+            if dead_here:
+                last = last_step(self.run_dir)
+                ended = (self.run_dir / "metrics.csv").stat().st_mtime \
+                    if (self.run_dir / "metrics.csv").exists() else time.time()
+                saved.update(status=status, step=0 if last is None else last + 1, ended=ended,
+                             exit_code=saved.data.get("exit_code"))
             for name, entry in self.result.backends.items():
-                info = Ledger.load(self.run_dir, name).info
+                if name not in self.ledgers:
+                    continue
+                info = Ledger.load(self.run_dir, name, self.destinations[name]).info
                 synced = {"time": time.time(), "sent": entry.sent, "status": entry.status,
                           "complete": entry.ok}
                 fields: dict[str, Any] = {"synced": synced}
-                if info and not (manifest.data.get("backends") or {}).get(name, {}).get("info"):
+                if info and not (saved.data.get("backends") or {}).get(name, {}).get("info"):
                     fields["info"] = info
-                manifest.set_backend(name, **fields)
-        except (OSError, ValueError) as exc:
+                saved.set_backend(name, **fields)
+        except (OSError, ValueError, UnilogError) as exc:
             self.result.notes.append(f"run.json not updated: {type(exc).__name__}: {exc}")
+
+
+#: Problems another sync cannot mend: the backend refuses those keys or values.
+_LASTING = {"collisions", "failed_values"}
+
+
+def _problems_of(report: dict[str, Any]) -> dict[str, Any]:
+    from unilog.runs import _problems as problems_of
+
+    return problems_of(report)
 
 
 def _problems(report: dict[str, Any]) -> str | None:
     """Why a backend's finish report says it did not take everything (None: it did)."""
-    from unilog.runs import _problems as problems_of
-
-    problems = problems_of(report)
+    problems = _problems_of(report)
     if not problems:
         return None
     return ", ".join(f"{k} {v}" for k, v in problems.items())

@@ -34,6 +34,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--timeout", type=float, help="seconds each backend may take to flush "
                                                  "or close (default $UNILOG_FINISH_TIMEOUT, "
                                                  "else 60)")
+    p.add_argument("--full", action="store_true",
+                   help="send everything, whatever the backends' ledgers say they have "
+                        "(after a backend's store was wiped)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_sync)
 
@@ -67,10 +70,11 @@ def _sync(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.to.split(",") if n.strip()]
     report = sync(args.runs, parse_options(names, args.option), watch=args.watch,
                   mode=args.mode, isolation=args.isolation, jobs=args.jobs,
-                  timeout=args.timeout, progress=False if args.no_progress else None)
+                  timeout=args.timeout, progress=False if args.no_progress else None,
+                  full=args.full)
     print(report)
     if not report.ok:
-        print("unilog sync: not everything was delivered (see above); run the same "
-              "command again to resume", file=sys.stderr)
+        hint = "; run the same command again to resume" if report.resumable else ""
+        print(f"unilog sync: not everything was delivered (see above){hint}", file=sys.stderr)
         return 1
     return 0

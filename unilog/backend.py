@@ -158,13 +158,17 @@ class RunInfo:
     def expand_dir(self, template: str | os.PathLike) -> Path:
         """A folder option given by the user, with ``{project}``, ``{name}`` and
         ``{id}`` replaced by this run's and ``~`` expanded (created)."""
+        path = self.resolve_dir(template)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def resolve_dir(self, template: str | os.PathLike) -> Path:
+        """:meth:`expand_dir` without creating the folder."""
         text = os.fspath(template)
         for placeholder, value in (("{project}", self.project), ("{name}", self.name),
                                    ("{id}", self.id)):
             text = text.replace(placeholder, value)
-        path = Path(text).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return Path(text).expanduser()
 
 
 class Row:
@@ -341,6 +345,14 @@ class Backend:
 
     def close(self, status: str, exit_code: int) -> None:
         """End the backend's run with ``status`` in ``finished|failed|killed``."""
+
+    def destination(self, run: RunInfo) -> str | None:
+        """Where this backend, with its options, keeps ``run``: a tracking URI, a
+        folder, a W&B project when online; computed without creating or reaching
+        anything. The run's ledger is kept per destination (docs/sync.md), so
+        ``unilog sync`` to another store sends everything there. None (the
+        default): one destination."""
+        return None
 
     def unconfirmed_steps(self) -> list[tuple[int, int]]:
         """Step ranges ``(low, high)`` of rows ``log_rows`` took but the backend has

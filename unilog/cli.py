@@ -214,7 +214,14 @@ def _show(args: argparse.Namespace) -> int:
     for backend, report in backends.items():
         counts = {k: v for k, v in report.items()
                   if isinstance(v, int) and not isinstance(v, bool) and v}
-        state = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing delivered"
+        synced = report.get("synced") if isinstance(report.get("synced"), dict) else None
+        state = ", ".join(f"{k} {v}" for k, v in counts.items()) or (
+            "" if synced else "nothing delivered")
+        if synced:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(synced.get("time") or 0))
+            state += (f"{'; ' if state else ''}synced {when}: {synced.get('sent', 0)} rows sent, "
+                      f"closed {synced.get('status')}"
+                      f"{'' if synced.get('complete') else ', INCOMPLETE'}")
         if report.get("disabled"):
             state += f"; disabled: {report['disabled']}"
         print(f"    {backend:<12} {state}")

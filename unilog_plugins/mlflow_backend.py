@@ -178,8 +178,11 @@ class MLflowBackend(MLflowArtifacts, Backend):
                                f"({short_reason(exc)}), so nothing goes to MLflow in this "
                                "run; the local record keeps everything") from None
         url = _run_url(shown, self._experiment_id, self._run_id)
-        return {"id": self._run_id, "experiment_id": self._experiment_id,
+        info = {"id": self._run_id, "experiment_id": self._experiment_id,
                 "tracking_uri": shown, "url": url, "view": url or _ui_command(shown)}
+        if self._created:  # a new MLflow run holds nothing of this run (for the sync ledger)
+            info["fresh"] = True
+        return info
 
     def _start(self, run: RunInfo, uri: str) -> None:
         """The experiment and the run, created or continued."""
@@ -192,7 +195,9 @@ class MLflowBackend(MLflowArtifacts, Backend):
         with _store_lock(uri), quiet_info(*_CHATTY_LOGGERS):
             self._client = self._sdk.MlflowClient(uri)
             self._experiment_id = self._find_experiment(run, uri)
-        self._run_id = self._continue(run) or self._create(run)
+        continued = self._continue(run)
+        self._created = continued is None
+        self._run_id = continued or self._create(run)
         self._set_tags(self._run_tags(run))
 
     def _run_tags(self, run: RunInfo) -> dict[str, str]:
@@ -221,13 +226,19 @@ class MLflowBackend(MLflowArtifacts, Backend):
                 f"segments are dropped, '.'/'..' segments become '_'/'__', names over "
                 f"{MAX_KEY} characters are shortened"))
 
-    def _resolve_uri(self, run: RunInfo) -> str:
+    def _resolve_uri(self, run: RunInfo, create: bool = True) -> str:
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if uri:
             return uri
         folder = Path(run.dir).parent.parent / "mlflow"
-        folder.mkdir(parents=True, exist_ok=True)
-        return "sqlite:///" + (folder / "mlflow.db").as_posix()
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        return "sqlite:///" + folder.absolute().as_posix() + "/mlflow.db"
+
+    def destination(self, run: RunInfo) -> str:
+        """The tracking store (credentials redacted) and the experiment."""
+        uri = _redact_uri(self._resolve_uri(run, create=False))
+        return f"{uri} experiment {self.experiment or run.project}"
 
     def _find_experiment(self, run: RunInfo, uri: str) -> str:
         name = self.experiment or run.project

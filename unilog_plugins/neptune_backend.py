@@ -167,6 +167,15 @@ class NeptuneBackend(Backend):
                         "resumed run is a new Neptune run with unilog/run_id=%s", mode, run.id)
         return info
 
+    def destination(self, run: RunInfo) -> str:
+        """Online, the Neptune project; offline (or debug), the data folder."""
+        mode = self.sdk_mode or ("offline" if run.mode == "offline" else "async")
+        if mode in ("async", "sync"):
+            return f"online {self.project or os.environ.get('NEPTUNE_PROJECT', '')}"
+        user = os.environ.get(DATA_DIR_ENV)
+        folder = Path(user) if user else run.dir / "neptune"
+        return f"{mode} {folder.absolute()}"
+
     def _where(self, nrun: Any, mode: str, url: str | None) -> dict[str, str]:
         """``location`` (its operation log's folder), ``sync`` and ``view`` (a command)."""
         if mode == "debug":  # in memory only

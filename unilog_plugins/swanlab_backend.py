@@ -147,6 +147,13 @@ class SwanLabBackend(Backend):
                 return self._open_here(swanlab, run)
         return self._open_in_child(run)
 
+    def destination(self, run: RunInfo) -> str:
+        """Online, the SwanLab workspace and project; offline, the log folder."""
+        if run.mode == "online":
+            return f"online {self.workspace or ''}/{run.project}"
+        folder = Path(self.log_dir).expanduser() if self.log_dir else run.dir / self.name
+        return f"offline {folder.absolute()}"
+
     def _open_in_child(self, run: RunInfo) -> dict[str, Any]:
         """SwanLab 0.10.3 allows one active run per process: this run's SwanLab
         runs in a child process (as with ``process: True``) rather than fail."""

@@ -171,6 +171,7 @@ class TensorBoardBackend(Backend):
         self._pb = _load_sdk()
         self._run = run
         self.logdir = self._resolve_logdir(run)
+        fresh = not any(self.logdir.glob(_EVENT_GLOB))  # for the sync ledger: nothing here yet
         self._writer = EventFile(self._pb, self.logdir)
         # Summary and config records go at the latest step; on resume that is
         # the step before the one the run goes on at, not 0.
@@ -185,7 +186,14 @@ class TensorBoardBackend(Backend):
                 version=0).SerializeToString()))
         self._write_run_fields(run)
         return {"id": run.id, "location": str(self.logdir), "logdir": str(self.logdir),
-                "view": f"{program('tensorboard')} --logdir {shlex.quote(str(self.logdir))}"}
+                "view": f"{program('tensorboard')} --logdir {shlex.quote(str(self.logdir))}",
+                "fresh": fresh}
+
+    def destination(self, run: RunInfo) -> str:
+        """The log folder."""
+        if self.logdir_option is None:
+            return str((run.dir / "tensorboard").absolute())
+        return str(run.resolve_dir(self.logdir_option).absolute())
 
     def _resolve_logdir(self, run: RunInfo) -> Path:
         if self.logdir_option is None:

@@ -159,6 +159,15 @@ class WandbBackend(Backend):
                                            f"{shlex.quote(self._wb.sync_dir)}")
         return info
 
+    def destination(self, run: RunInfo) -> str:
+        """Online, the W&B project (its server's); offline, the folder wandb writes in."""
+        mode = self._resolve_mode(run)
+        if mode == "online":
+            base = self.settings.get("base_url") or os.environ.get("WANDB_BASE_URL") or ""
+            return f"online {base} {self.entity or ''}/{self.project or run.project}".strip()
+        root = Path(run.dir) if self.dir is None else run.resolve_dir(self.dir)
+        return f"{mode} {root.absolute()}"
+
     def _resolve_mode(self, run: RunInfo) -> str:
         if run.mode == "offline" or self.mode == "offline":
             return "offline"
