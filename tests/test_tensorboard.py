@@ -550,3 +550,23 @@ def test_tensorboard_hparams_show_one_row_per_run_of_a_group(sweep_runs, load_fa
     assert len(groups) == 2 and all(len(g["sessions"]) == 1 for g in groups)
     rows = {g["hparams"]["lr"]: [m["value"] for m in g["metricValues"]] for g in groups}
     assert rows == {0.1: [pytest.approx(1.0)], 0.01: [pytest.approx(0.1)]}
+
+
+def test_the_c_checksum_writer_writes_the_bytes_tensorboards_own_writes():
+    """With google-crc32c, records are framed with a C CRC32C: byte for byte what
+    TensorBoard's pure-Python RecordWriter writes, for any payload."""
+    import io
+
+    pytest.importorskip("google_crc32c")
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from unilog_plugins.tensorboard_backend import _load_sdk, record_writer
+
+    fast_file, slow_file = io.BytesIO(), io.BytesIO()
+    fast = record_writer(_load_sdk(), fast_file)
+    assert type(fast) is not RecordWriter  # the C one was taken
+    slow = RecordWriter(slow_file)
+    for payload in (b"", b"x", bytes(range(256)) * 40, "é".encode() * 1000):
+        fast.write(payload)
+        slow.write(payload)
+    assert fast_file.getvalue() == slow_file.getvalue()

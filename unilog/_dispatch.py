@@ -523,6 +523,10 @@ class Dispatcher:
         Returns the names of the backends that did not make it in time. After
         ``close`` there is nothing left to flush (and no worker to answer).
         """
+        return self.wait_flush(self.begin_flush(timeout), timeout)
+
+    def begin_flush(self, timeout: float) -> list[tuple[Any, Control]]:
+        """Queue a flush barrier to every member, without waiting (see :meth:`wait_flush`)."""
         barriers = []
         with self._lock:
             if self._closed:
@@ -531,6 +535,11 @@ class Dispatcher:
                 control = member.barrier(timeout)
                 if control is not None:
                     barriers.append((member, control))
+        return barriers
+
+    @staticmethod
+    def wait_flush(barriers: list[tuple[Any, Control]], timeout: float) -> list[str]:
+        """Wait for barriers from :meth:`begin_flush`; the names of the backends late."""
         deadline = time.monotonic() + timeout
         late = []
         for member, control in barriers:

@@ -19,7 +19,7 @@ import io
 import json
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from unilog.backend import Row
 from unilog.read import MEDIA, _kind, _number, unescape
@@ -49,6 +49,17 @@ def media_from_file(run_dir: Path, relative: str) -> Any:
 
 
 def _value(run_dir: Path, mark: str, text: str) -> Any:
+    if not mark:  # a number (in files written before marks, maybe text)
+        # int() and float() first: what the local record writes (str of an int, repr
+        # of a float) they read exactly, at a fraction of the pattern's cost. float()
+        # also takes "1_0" and spaces, which the record never writes: the pattern then.
+        if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
+            return int(text)
+        if "_" not in text and text == text.strip():
+            try:
+                return float(text)
+            except ValueError:
+                pass
     from unilog.media import Text
 
     kind = _kind(mark, text)
@@ -67,13 +78,21 @@ class RecordReader:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "metrics.csv"
         self._offset = 0  # bytes of whole lines read so far
-        self._held: list[tuple[int, float, str, str, str]] = []  # the last row's lines
+        # The last row's lines, (step, time, key, value, mark) as written: step and time
+        # stay text until the row is whole (a row's lines share both).
+        self._held: list[tuple[str, str, str, str, str]] = []
         self._high = -1  # the highest step of a row read so far
+        self._keys: dict[str, str] = {}  # each key's unescaped text (keys repeat)
+        self._wanted: Callable[[int], bool] | None = None
         self.failed_media: list[tuple[str, int, str]] = []  # (key, step, why)
 
-    def rows(self, final: bool = True) -> Iterator[tuple[Row, bool]]:
-        """``(row, went_backwards)`` for every row not read yet. ``final``: the file
-        is complete, so its last row is too (else it is held for the next call)."""
+    def rows(self, final: bool = True, wanted: Callable[[int], bool] | None = None
+             ) -> Iterator[tuple[Row | None, int, bool]]:
+        """``(row, step, went_backwards)`` for every row not read yet. ``final``: the
+        file is complete, so its last row is too (else it is held for the next call).
+        ``wanted(step)`` False: the row's values are not read (``row`` is None), as
+        for rows every backend has; rows that went backwards are always read."""
+        self._wanted = wanted
         while True:
             lines = self._read_lines()
             if not lines:
@@ -83,7 +102,7 @@ class RecordReader:
             held, self._held = self._held, []
             yield self._row(held)
 
-    def _read_lines(self) -> list[tuple[int, float, str, str, str]]:
+    def _read_lines(self) -> list[tuple[str, str, str, str, str]]:
         try:
             with open(self.path, "rb") as f:
                 f.seek(self._offset)
@@ -96,18 +115,19 @@ class RecordReader:
         self._offset += end
         text = data[:end].decode("utf-8", errors="replace")
         out = []
+        keys = self._keys
         for record in csv.reader(io.StringIO(text, newline="")):
-            if len(record) not in (4, 5) or record[0] == "step":
+            n = len(record)
+            if (n != 4 and n != 5) or record[0] == "step":
                 continue
-            try:
-                out.append((int(record[0]), float(record[1]), unescape(record[2]),
-                            unescape(record[3]), record[4] if len(record) == 5 else ""))
-            except ValueError:
-                continue
+            key = keys.get(record[2])
+            if key is None:
+                key = keys[record[2]] = unescape(record[2])
+            out.append((record[0], record[1], key, record[3], record[4] if n == 5 else ""))
         return out
 
-    def _rows_of(self, lines: list[tuple[int, float, str, str, str]]
-                 ) -> Iterator[tuple[Row, bool]]:
+    def _rows_of(self, lines: list[tuple[str, str, str, str, str]]
+                 ) -> Iterator[tuple[Row | None, int, bool]]:
         held = self._held
         for line in lines:
             if held and (line[0] != held[0][0] or line[1] != held[0][1]):
@@ -116,17 +136,24 @@ class RecordReader:
             held.append(line)
         self._held = held
 
-    def _row(self, lines: list[tuple[int, float, str, str, str]]) -> tuple[Row, bool]:
-        step, when = lines[0][0], lines[0][1]
-        values: dict[str, Any] = {}
-        for _, _, key, text, mark in lines:
-            try:
-                values[key] = _value(self.run_dir, mark, text)
-            except Exception as exc:  # a media file gone or unreadable: said, not fatal
-                self.failed_media.append((key, step, f"{type(exc).__name__}: {exc}"))
+    def _row(self, lines: list[tuple[str, str, str, str, str]]
+             ) -> tuple[Row | None, int, bool]:
+        try:
+            step, when = int(lines[0][0]), float(lines[0][1])
+        except ValueError:  # not a line the local record wrote: skipped, as read_run does
+            return Row(-1, MappingProxyType({}), 0.0), -1, True
         backwards = step <= self._high
         self._high = max(self._high, step)
-        return Row(step, MappingProxyType(values), when), backwards
+        if not backwards and self._wanted is not None and not self._wanted(step):
+            return None, step, False
+        values: dict[str, Any] = {}
+        run_dir = self.run_dir
+        for _, _, key, text, mark in lines:
+            try:
+                values[key] = _value(run_dir, mark, unescape(text))
+            except Exception as exc:  # a media file gone or unreadable: said, not fatal
+                self.failed_media.append((key, step, f"{type(exc).__name__}: {exc}"))
+        return Row(step, MappingProxyType(values), when), step, backwards
 
 
 def steps_of(path: Path) -> set[int]:

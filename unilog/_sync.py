@@ -308,6 +308,7 @@ class _RunSync:
         self.config_digest: dict[str, str | None] = {}
         self.summary_digest = {n: ledger.summary for n, ledger in self.ledgers.items()}
         self.pending_backwards: list[Any] = []  # rows that went back, until a row decides
+        self._in_flight: list[tuple[str, Any]] = []  # flush barriers not waited for yet
 
     def _load_ledger(self, name: str, target: tuple[type, dict[str, Any]]) -> None:
         """The backend's ledger at the destination it would write to now."""
@@ -418,7 +419,12 @@ class _RunSync:
 
     def _feed(self, final: bool) -> None:
         chunk = 0
-        for row, backwards in self.reader.rows(final=final):
+        for row, step, backwards in self.reader.rows(final=final, wanted=self._wanted):
+            if row is None:  # every backend has it: its values were not even read
+                for name in self.targets:
+                    self.result.backends[name].already += 1
+                self.pending_backwards = []
+                continue
             if not row.values:
                 continue
             if backwards:
@@ -429,7 +435,7 @@ class _RunSync:
             self.pending_backwards = []
             chunk += 1
             if chunk >= CHUNK_ROWS:
-                self._flush()
+                self._flush(wait_all=False)
                 chunk = 0
         if final:
             for name in self.targets:
@@ -444,6 +450,10 @@ class _RunSync:
         self.reader.failed_media.clear()
         self._records()
         self._flush()
+
+    def _wanted(self, step: int) -> bool:
+        """True when some backend lacks the row at ``step``."""
+        return any(not covers(self.ledgers[name].rows, step) for name in self.targets)
 
     def _row(self, name: str, row: Any) -> None:
         entry = self.result.backends[name]
@@ -486,10 +496,19 @@ class _RunSync:
                     ledger.artifacts.append(ref)  # sent once per sync
                     entry.artifacts += 1
 
-    def _flush(self) -> None:
+    def _flush(self, wait_all: bool = True) -> None:
+        """Flush every opened backend (each flush writes its ledger). Between chunks
+        (``wait_all`` False) only the previous chunk's flush is waited for, so
+        reading the record goes on while a backend stores the last chunk; two
+        chunks at most are ever queued."""
+        previous, self._in_flight = self._in_flight, []
         for name, dispatcher in self.dispatchers.items():
-            late = dispatcher.flush(self.job.timeout)
-            if late:
+            self._in_flight.append((name, dispatcher.begin_flush(self.job.timeout)))
+        waiting = previous + (self._in_flight if wait_all else [])
+        if wait_all:
+            self._in_flight = []
+        for name, barriers in waiting:
+            if self.dispatchers[name].wait_flush(barriers, self.job.timeout):
                 self.result.backends[name].error = (f"did not flush within {self.job.timeout:g}"
                                                     " s")
 

@@ -57,6 +57,7 @@ import os
 import re
 import shlex
 import socket
+import struct
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -78,6 +79,31 @@ _STATUS = {"finished": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "killed": "
 _PNG_COLORSPACE = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # PNG color type -> channels
 _HUGE = 2**1023  # ints beyond this cannot become a float
 _FILE_IDS = itertools.count()  # two files opened in the same second get distinct names
+
+
+def record_writer(pb: SimpleNamespace, file: Any) -> Any:
+    """TensorBoard's ``RecordWriter`` on ``file``; with google-crc32c installed (the
+    tensorboard extra has it), one whose checksums are computed in C. TensorBoard's
+    own CRC32C is pure Python: 45% of this backend's time per row, measured
+    (docs/performance.md). The bytes written are the same."""
+    try:
+        import google_crc32c
+    except ImportError:
+        return pb.RecordWriter(file)
+    if google_crc32c.implementation != "c":  # its Python fallback is no faster
+        return pb.RecordWriter(file)
+    crc, pack = google_crc32c.value, struct.pack
+
+    def masked(data: bytes) -> bytes:  # TFRecord's masking of a CRC32C
+        x = crc(data)
+        return pack("<I", (((x >> 15) | (x << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+    class CRecordWriter(pb.RecordWriter):
+        def write(self, data: bytes) -> None:
+            header = pack("<Q", len(data))
+            self._writer.write(header + masked(header) + data + masked(data))
+
+    return CRecordWriter(file)
 
 
 def _load_sdk() -> SimpleNamespace:
@@ -126,7 +152,7 @@ class EventFile:
         self.path = folder / (f"events.out.tfevents.{_file_time(folder):010d}."
                               f"{socket.gethostname()}.{os.getpid()}.{next(_FILE_IDS)}")
         self._file = open(self.path, "wb")  # noqa: SIM115 (kept open until close)
-        self._record = pb.RecordWriter(self._file)
+        self._record = record_writer(pb, self._file)
         self.write(pb.Event(wall_time=time.time(), file_version="brain.Event:2",
                             source_metadata=pb.SourceMetadata(writer="unilog")))
 
