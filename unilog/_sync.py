@@ -360,6 +360,8 @@ class _RunSync:
         was replaced, its run deleted) has emptied it, so everything is sent."""
         from unilog._replay import steps_of
 
+        if not any(ledger.exists for ledger in self.ledgers.values()):
+            return  # every backend gets everything: nothing to find out
         steps = steps_of(self.run_dir / "metrics.csv")
         status = self.result.status if self.result.status in FINAL else "killed"
         for name, ledger in self.ledgers.items():
@@ -453,11 +455,16 @@ class _RunSync:
 
     def _wanted(self, step: int) -> bool:
         """True when some backend lacks the row at ``step``."""
-        return any(not covers(self.ledgers[name].rows, step) for name in self.targets)
+        for name in self.targets:
+            rows = self.ledgers[name].rows
+            if not rows or not covers(rows, step):
+                return True
+        return False
 
     def _row(self, name: str, row: Any) -> None:
         entry = self.result.backends[name]
-        if covers(self.ledgers[name].rows, row.step):
+        rows = self.ledgers[name].rows
+        if rows and covers(rows, row.step):
             entry.already += 1
             return
         dispatcher = self._dispatcher(name, row.step)
