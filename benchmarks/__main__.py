@@ -48,6 +48,7 @@ SECTIONS = (
     ("lightning", "6. Lightning: epoch time with UnilogLogger", "lightning_bench"),
     ("sweeps", "7. Sweeps: cost per trial against Optuna's own loop; agents sharing a sweep",
      "sweeps"),
+    ("sync", "8. Sync and import: throughput against the SDK itself", "sync"),
 )
 
 
