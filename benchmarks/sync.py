@@ -273,6 +273,7 @@ def _in_process(name: str, **kwargs: Any) -> dict:
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
     env.pop("UNILOG_DIR", None)
+    env.pop("MLFLOW_TRACKING_URI", None)  # every store here is named by its path
     proc = subprocess.run([sys.executable, "-m", "benchmarks.sync", "--probe", name,
                            json.dumps(kwargs)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=1800)

@@ -28,6 +28,11 @@ def isolated(tmp_path, monkeypatch):
     for var in list(os.environ):
         if var.startswith("UNILOG_"):
             monkeypatch.delenv(var)
+    # mlflow.set_tracking_uri() sets $MLFLOW_TRACKING_URI: set then deleted here, so
+    # it is gone again after the test whatever the test (or MLflow) did to it, and a
+    # later test's child processes never write to an earlier test's store.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
     monkeypatch.setenv("UNILOG_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("UNILOG_FINISH_TIMEOUT", "20")
     yield
