@@ -212,6 +212,10 @@ def test_the_command_syncs_by_id_with_options_and_says_what_it_did(capsys, recor
     assert "not in --to recorder" in capsys.readouterr().err
     assert main(["sync", run.id, "--to", "recorder", "-o", "label"]) == 1
     assert "BACKEND.KEY=VALUE" in capsys.readouterr().err
+    assert main(["sync", run.id, "--to", ""]) == 1
+    assert "--to names no backend" in capsys.readouterr().err
+    with pytest.raises(unilog.ConfigError, match="backends to sync to"):
+        unilog.sync(run.dir, backends=[])
 
 
 @pytest.mark.filterwarnings("ignore:key .* is (nan|inf|-inf):unilog.errors.UnilogWarning")

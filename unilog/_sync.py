@@ -171,7 +171,8 @@ def sync(run: str | os.PathLike | list, backends: Any = None, *, watch: bool = F
 
 
 def _targets(backends: Any) -> dict[str, tuple[type, dict[str, Any]]]:
-    if backends is None:
+    if backends is None or (isinstance(backends, str) and not backends.strip(", ")) \
+            or (isinstance(backends, (list, tuple, dict)) and not backends):
         raise ConfigError("sync needs the backends to sync to (backends=['mlflow'], or "
                           "--to mlflow on the command line)")
     parsed = settings.parse_backends(backends)

@@ -68,6 +68,10 @@ def _sync(args: argparse.Namespace) -> int:
     from unilog._sync import sync
 
     names = [n.strip() for n in args.to.split(",") if n.strip()]
+    if not names:
+        from unilog.cli import CliError
+
+        raise CliError("--to names no backend: give one or more, e.g. --to mlflow,tensorboard")
     report = sync(args.runs, parse_options(names, args.option), watch=args.watch,
                   mode=args.mode, isolation=args.isolation, jobs=args.jobs,
                   timeout=args.timeout, progress=False if args.no_progress else None,
