@@ -149,13 +149,8 @@ class Worker:
         return True
 
     def _note_gap(self) -> None:
-        """A record was dropped (the queue was full): tell the consumer once per run of
-        drops, in order, so the backend's ledger knows rows are missing there. The
-        marker goes past the bound (one per gap) and counts as a record."""
-        if self._gap_at == self._put_count:
-            return  # no record got through since the last drop: the same gap
-        self.force(GAP)
-        self._gap_at = self._put_count
+        """A record was just dropped (the queue was full). Nothing here; a
+        :class:`BackendWorker` tells its backend's ledger."""
 
     def force(self, item: Any) -> None:
         """Queue a record past the bound (a gap marker: one per run of drops)."""
@@ -341,6 +336,15 @@ class BackendWorker(RecordHooks, Worker):
     def put_record(self, record: tuple[str, Any]) -> None:
         """Queue a config, summary or artifact record (never raises)."""
         self.put(record)
+
+    def _note_gap(self) -> None:
+        """Tell the consumer, in order, once per run of drops, that records are
+        missing here, so the backend's ledger does not claim them (unilog._ledger).
+        The marker goes past the bound (one per gap) and counts as a record."""
+        if self._gap_at == self._put_count:
+            return  # no record got through since the last drop: the same gap
+        self.force(GAP)
+        self._gap_at = self._put_count
 
     # -- the run's calls -----------------------------------------------------------
 
