@@ -298,22 +298,29 @@ def test_a_sync_killed_half_way_resumes_complete_without_duplicates(backend, tmp
     assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-6)
 
 
+def start_training(tmp_path: Path, runs_dir: Path, run_id: str, loop: str):
+    """A training process logging run ``run_id`` (project "watch") with ``loop``;
+    returns it once the run has logged its first rows, and the run's directory."""
+    script = tmp_path / "train.py"
+    script.write_text("import time, unilog\n"
+                      f"run = unilog.init(project='watch', id={run_id!r}, backends=['csv'])\n"
+                      + loop)
+    training = subprocess.Popen([sys.executable, str(script)],
+                                env=subprocess_env(UNILOG_DIR=str(runs_dir)))
+    run_dir = runs_dir / "watch" / run_id
+    deadline = time.monotonic() + 30
+    while not (run_dir / "metrics.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return training, run_dir
+
+
 @pytest.mark.slow
 def test_watch_follows_a_live_run_to_its_end(tmp_path, runs_dir):
-    script = tmp_path / "train.py"
-    script.write_text(
-        "import time, unilog\n"
-        "run = unilog.init(project='watch', id='livewatch', backends=['csv'])\n"
+    training, run_dir = start_training(tmp_path, runs_dir, "livewatch", (
         "for step in range(30):\n"
         "    run.log({'loss': float(step)})\n"
         "    time.sleep(0.1)\n"
-        "run.finish(exit_code=1)\n")
-    env = subprocess_env(UNILOG_DIR=str(runs_dir))
-    training = subprocess.Popen([sys.executable, str(script)], env=env)
-    run_dir = runs_dir / "watch" / "livewatch"
-    deadline = time.monotonic() + 30
-    while not (run_dir / "run.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+        "run.finish(exit_code=1)\n"))
     start = time.monotonic()
     report = unilog.sync(run_dir, backends=["tensorboard"], watch=True)
     assert training.wait(30) == 0
@@ -452,21 +459,12 @@ def test_options_are_checked_even_when_there_is_nothing_to_send(recorded):
 
 @pytest.mark.slow
 def test_watch_ends_when_the_training_process_is_killed(tmp_path, runs_dir):
-    script = tmp_path / "train.py"
-    script.write_text(
-        "import time, unilog\n"
-        "run = unilog.init(project='watch', id='killed', backends=['csv'])\n"
+    training, run_dir = start_training(tmp_path, runs_dir, "killed", (
         "for step in range(100000):\n"
         "    run.log({'loss': float(step)})\n"
         "    if step % 10 == 9:\n"
         "        run.flush()\n"
-        "    time.sleep(0.01)\n")
-    env = subprocess_env(UNILOG_DIR=str(runs_dir))
-    training = subprocess.Popen([sys.executable, str(script)], env=env)
-    run_dir = runs_dir / "watch" / "killed"
-    deadline = time.monotonic() + 30
-    while not (run_dir / "metrics.csv").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+        "    time.sleep(0.01)\n"))
     time.sleep(1.0)
     training.kill()
     training.wait(10)
