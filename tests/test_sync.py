@@ -208,6 +208,8 @@ def test_the_command_syncs_by_id_with_options_and_says_what_it_did(capsys, recor
     assert main(["sync", run.id, "--to", "recorder", "-o", "recorder.label=cli2",
                  "--no-progress"]) == 0
     assert "recorder: 0 row(s) sent, 12 already there" in capsys.readouterr().out
+    synced = unilog.read_run(run.dir).manifest["backends"]["recorder"]["synced"]
+    assert synced["sent"] == 12 and synced["complete"]  # the sync that sent them
     assert main(["sync", run.id, "--to", "recorder", "-o", "wandb.x=1"]) == 1
     assert "not in --to recorder" in capsys.readouterr().err
     assert main(["sync", run.id, "--to", "recorder", "-o", "label"]) == 1

@@ -579,7 +579,7 @@ class _RunSync:
                 saved.update(status=status, step=0 if last is None else last + 1, ended=ended,
                              exit_code=saved.data.get("exit_code"))
             for name, entry in self.result.backends.items():
-                if name not in self.ledgers:
+                if name not in self.dispatchers:  # up to date: the last sync's record stays
                     continue
                 info = Ledger.load(self.run_dir, name, self.destinations[name]).info
                 synced = {"time": time.time(), "sent": entry.sent, "status": entry.status,
