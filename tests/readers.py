@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unilog.config import flatten_config
+from unilog._config import flatten_config
 
 
 def flat_config(config: dict) -> dict[str, str]:

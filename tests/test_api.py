@@ -15,7 +15,7 @@ import pytest
 
 import unilog
 from unilog import plugins
-from unilog.config import REDACTED
+from unilog._config import REDACTED
 from unilog.errors import BackendNotFound, BackendNotInstalled, ConfigError
 
 
@@ -303,7 +303,7 @@ def test_all_is_complete_and_sorted():
     assert unilog.__all__ == sorted(unilog.__all__)
     # Internal modules carry a leading underscore, so they are not in this set.
     modules = {"errors", "media", "tensors", "runs", "read", "artifacts", "backend",
-               "hookspecs", "plugins", "config", "annotations", "importlib", "TYPE_CHECKING",
+               "hookspecs", "plugins", "annotations", "importlib", "TYPE_CHECKING",
                "Any", "cli", "testing",
                # optional integrations: attributes only once another test imported them
                "hydra", "lightning", "sweeps", "importers"}

@@ -23,7 +23,7 @@ import pytest
 
 import unilog
 from unilog import plugins
-from unilog.config import REDACTED, is_secret_key
+from unilog._config import REDACTED, is_secret_key
 from unilog.read import escape, last_step
 from unilog.errors import UnilogWarning
 from unilog._normalize import MAX_DEPTH, InvalidValue

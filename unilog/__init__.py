@@ -27,6 +27,7 @@ from unilog.errors import (
     UnilogWarning,
 )
 from unilog.media import Histogram, Image, Media, Table, Text
+from unilog._current import ConfigView as _ConfigView, SummaryView as _SummaryView, login
 
 if TYPE_CHECKING:
     from unilog.artifacts import Artifact
@@ -61,6 +62,7 @@ __all__ = [
     "UnilogWarning",
     "__version__",
     "agent",
+    "config",
     "finish",
     "hookimpl",
     "import_run",
@@ -68,9 +70,11 @@ __all__ = [
     "init",
     "log",
     "log_artifact",
+    "login",
     "read_run",
     "read_sweep",
     "run",
+    "summary",
     "sweep",
     "sync",
     "use_artifact",
@@ -78,6 +82,10 @@ __all__ = [
 
 #: The current run: the one the latest ``init`` returned, until it finishes.
 run: Run | None = None
+#: ``unilog.config.lr``, ``unilog.config["lr"]``: the current run's config, as ``wandb.config``.
+config = _ConfigView("config", lambda: run)
+#: ``unilog.summary["best"] = x``: the current run's summary, as ``wandb.summary``.
+summary = _SummaryView("summary", lambda: run)
 
 _LAZY = {
     "Artifact": "unilog.artifacts",

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from unilog.config import redact_argv
+from unilog._config import redact_argv
 
 MANIFEST = "run.json"
 

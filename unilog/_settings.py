@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unilog.config import to_plain
+from unilog._config import to_plain
 from unilog.errors import ConfigError
 from unilog.plugins import get_backend_class
 

@@ -80,7 +80,7 @@ def apply(link: TrialLink, args: dict[str, Any]) -> dict[str, Any]:
     sweep's project, dir and group unless given, and the sweep's tags added."""
     import copy
 
-    from unilog.config import Config, to_dict
+    from unilog._config import Config, to_dict
 
     args = dict(args)
     config = to_dict(args.get("config"))

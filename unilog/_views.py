@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unilog.cli import CliError, _common_numbers, _default_root, find_runs, resolve_run
-from unilog.config import flatten_config
+from unilog._config import flatten_config
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

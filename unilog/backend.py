@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 # Part of the toolkit a backend needs (so no plugin imports unilog's internals):
 # a nested config as flat keys, and the command line with secrets redacted.
-from unilog.config import flatten_config, redact_argv  # noqa: F401
+from unilog._config import flatten_config, redact_argv  # noqa: F401
 
 if TYPE_CHECKING:
     from unilog.artifacts import Artifact

@@ -7,7 +7,7 @@
 
 ``import unilog`` never imports this module. It imports neither hydra nor
 omegaconf itself: Hydra can only be running if the app imported it, and a
-config node is converted by :func:`unilog.config.to_plain`, which imports
+config node is converted by :func:`unilog._config.to_plain`, which imports
 omegaconf only for an OmegaConf value. See docs/hydra.md.
 
 Naming under Hydra, when the node sets no ``group``/``name`` of its own:
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import unilog
-from unilog.config import to_plain
+from unilog._config import to_plain
 from unilog.errors import ConfigError
 
 if TYPE_CHECKING:

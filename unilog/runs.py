@@ -34,7 +34,7 @@ from unilog.artifacts import (
     parse_ref,
 )
 from unilog.backend import Row, RunInfo
-from unilog.config import Config, redact, to_dict, to_plain
+from unilog._config import Config, redact, to_dict, to_plain
 from unilog._dispatch import BackendWorker, Dispatcher
 from unilog.errors import (ArtifactError, KeyCollisionError, StepError, UnilogError,
                            UnilogWarning)

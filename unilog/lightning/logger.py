@@ -39,7 +39,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 import unilog
 from unilog import _settings as settings
-from unilog.config import to_plain
+from unilog._config import to_plain
 from unilog.errors import ConfigError, UnilogError
 from unilog.lightning.checkpoints import CHECKPOINT_MODES, CheckpointLogger
 

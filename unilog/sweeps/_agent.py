@@ -133,7 +133,7 @@ def _end_run(link: TrialLink, exit_code: int, status: str) -> None:
 
 def command_line(spec: SweepSpec, config: dict[str, Any]) -> list[str]:
     """The trial's command: the configuration's ``command`` with W&B's macros filled in."""
-    from unilog.config import flatten_config
+    from unilog._config import flatten_config
 
     flat = flatten_config(config, sep=".")
     expanded: list[str] = []

@@ -98,7 +98,7 @@ def _config(spec: SweepSpec, trial: Any) -> dict[str, Any]:
 
 
 def _flat(params: dict[str, Any]) -> dict[str, Any]:
-    from unilog.config import flatten_config
+    from unilog._config import flatten_config
 
     return flatten_config(params, sep=".")
 

@@ -282,7 +282,7 @@ def load(config: Any) -> dict[str, Any]:
         if data is None:
             raise ConfigError(f"sweep configuration {str(path)!r} is empty")
     else:
-        from unilog.config import to_plain
+        from unilog._config import to_plain
 
         data = to_plain(config)
     if not isinstance(data, dict):
