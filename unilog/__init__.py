@@ -128,7 +128,8 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          backends: Any = None, dir: str | None = None, tags: list[str] | None = None,
          notes: str | None = None, group: str | None = None, mode: str | None = None,
          id: str | None = None, resume: str | None = None, on_error: str = "warn",
-         *, rank_zero_only: bool = True, isolation: str | None = None) -> Run:
+         *, rank_zero_only: bool = True, isolation: str | None = None,
+         save_code: bool | None = None, source_files: list[str] | None = None) -> Run:
     """Start a run that logs to every backend in ``backends``; it becomes ``unilog.run``.
 
     :param project: groups runs; a folder under ``dir`` (``$UNILOG_PROJECT``, else "default").
@@ -156,15 +157,20 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         the training process); None reads ``$UNILOG_ISOLATION``. Per backend, the
         ``isolation`` option wins. The local record always stays in the training
         process (docs/performance.md).
+    :param save_code: keep the entry script as the run's ``code`` artifact, as
+        W&B's ``save_code`` (None reads ``$UNILOG_SAVE_CODE``, else False).
+    :param source_files: glob patterns, relative to the working directory, of
+        files to keep in that artifact too, as Neptune's (``["*.py", "src/**/*.py"]``).
     :raises BackendNotFound: for an unknown backend name.
     :raises BackendNotInstalled: when a backend's SDK is missing (names the pip extra).
     :raises ConfigError: for any other invalid argument.
     """
     global run
-    from unilog import _settings as settings
+    from unilog import _code, _settings as settings
     from unilog import _sweep_link
     from unilog.runs import Run
 
+    save_code, patterns = _code.check(save_code, source_files)
     args = dict(project=project, name=name, config=config, backends=backends, dir=dir,
                 tags=tags, notes=notes, group=group, mode=mode, id=id, resume=resume,
                 on_error=on_error, rank_zero_only=rank_zero_only, isolation=isolation)
@@ -176,6 +182,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     run = Run(resolved)
     if trial is not None:
         trial.run = run
+    _code.capture(run, save_code, patterns)  # after the run exists: a code artifact
     return run
 
 
