@@ -82,3 +82,14 @@ def test_login_is_a_no_op_offline_and_checks_keys_online(monkeypatch, caplog, tm
     assert os.environ["WANDB_API_KEY"] == "k-123"
     monkeypatch.setenv("UNILOG_BACKENDS", "swanlab")
     assert unilog.login(relogin=True, host="https://example.invalid") is False  # ignored kwargs
+
+
+def test_use_artifact_checks_the_type_when_given(tmp_path):
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"w")
+    run = unilog.init(project="art")
+    run.log_artifact(model, name="model", type="model")
+    assert unilog.use_artifact("model:latest", type="model").type == "model"
+    with pytest.raises(unilog.ArtifactError, match="of type 'model', not 'dataset'"):
+        run.use_artifact("model:v0", type="dataset")
+    run.finish()

@@ -213,9 +213,9 @@ def log_artifact(path: Any, name: str | None = None, type: str = "artifact",
                                    metadata=metadata)
 
 
-def use_artifact(ref: str, timeout: float | None = None) -> Any:
+def use_artifact(ref: str, timeout: float | None = None, *, type: str | None = None) -> Any:
     """``unilog.run.use_artifact(ref)`` on the current run."""
-    return _current().use_artifact(ref, timeout=timeout)
+    return _current().use_artifact(ref, timeout=timeout, type=type)
 
 
 def finish(exit_code: int = 0, timeout: float | None = None) -> dict[str, Any] | None:

@@ -409,7 +409,8 @@ class Run:
                 self._hook.unilog_dispatch_artifact(artifact=artifact)
         return artifact
 
-    def use_artifact(self, ref: str, timeout: float | None = None) -> Artifact | FetchedArtifact:
+    def use_artifact(self, ref: str, timeout: float | None = None, *,
+                     type: str | None = None) -> Artifact | FetchedArtifact:
         """Find an artifact by ``"name"``, ``"name:v3"``, ``"name:<alias>"`` or
         ``"<run id>/name:alias"``: in this run first, then in the project's other
         runs, newest first, then in the run's backends (each asked on its own
@@ -420,16 +421,21 @@ class Run:
         that run's artifact only. Backends fetch by name from whichever of
         their runs has it, so they are not asked for a reference pinned to a
         run; when the run is not found locally, that is an ArtifactError
-        naming the reference and what was searched."""
+        naming the reference and what was searched. ``type`` (as wandb's): the
+        artifact found must be of that type, else an ArtifactError naming both."""
         project_dir = self._settings.dir / self.project
         try:
-            return find_artifact(ref, None if self._disabled else self.dir, project_dir)
+            found = find_artifact(ref, None if self._disabled else self.dir, project_dir)
         except ArtifactError as not_local:
-            fetched = (None if self._disabled
-                       else self._fetch_from_backends(ref, timeout, not_local))
-            if fetched is None:
+            found = (None if self._disabled
+                     else self._fetch_from_backends(ref, timeout, not_local))
+            if found is None:
                 raise not_local
-            return fetched
+        kind = getattr(found, "type", None)
+        if type is not None and kind is not None and kind != type:
+            raise ArtifactError(f"artifact {ref!r} is of type {kind!r}, not {type!r} as "
+                                "use_artifact was asked")
+        return found
 
     def _fetch_from_backends(self, ref: str, timeout: float | None,
                              not_local: ArtifactError) -> FetchedArtifact | None:
