@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -92,4 +93,58 @@ def test_use_artifact_checks_the_type_when_given(tmp_path):
     assert unilog.use_artifact("model:latest", type="model").type == "model"
     with pytest.raises(unilog.ArtifactError, match="of type 'model', not 'dataset'"):
         run.use_artifact("model:v0", type="dataset")
+    run.finish()
+
+
+def test_the_wandb_artifact_builder_logs_and_reloads(tmp_path, recorded):
+    """The W&B tutorial's save-and-reload, with ``import unilog as wandb``."""
+    import unilog as wandb
+
+    (tmp_path / "model_9.pt").write_bytes(b"weights")
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "vocab.txt").write_text("a\nb\n")
+    run = wandb.init(project="art", backends={"csv": {}, "recorder": {"label": "a"}})
+    artifact = wandb.Artifact("model", type="model", description="the best",
+                              metadata={"epochs": 9})
+    assert not artifact.logged
+    artifact.add_file(tmp_path / "model_9.pt")
+    artifact.add_file(tmp_path / "model_9.pt", name="weights/copy.pt")
+    artifact.add_dir(tmp_path / "tok", name="tokenizer")
+    artifact.add_reference("s3://bucket/train.csv")
+    stored = run.log_artifact(artifact, aliases=["best"])
+    assert artifact.logged and artifact.ref == "model:v0" == stored.ref
+    assert sorted(f.path for f in artifact.files) == ["model_9.pt", "tokenizer/vocab.txt",
+                                                      "weights/copy.pt"]
+    assert artifact.metadata == {"epochs": 9, "description": "the best",
+                                 "references": [{"uri": "s3://bucket/train.csv",
+                                                 "name": "train.csv"}]}
+    with pytest.raises(unilog.ArtifactError, match="is logged: its content cannot change"):
+        artifact.add_file(tmp_path / "model_9.pt")
+    with pytest.raises(unilog.ArtifactError, match="logged already"):
+        run.log_artifact(artifact)
+    reloaded = wandb.use_artifact("model:best", type="model")
+    folder = Path(reloaded.download(tmp_path / "out"))
+    assert (folder / "model_9.pt").read_bytes() == b"weights"
+    assert (folder / "tokenizer" / "vocab.txt").read_text() == "a\nb\n"
+    wandb.finish()
+    (sent,) = recorded["a"]["artifacts"]  # the backend got the stored version
+    assert sent.ref == "model:v0" and "best" in sent.aliases
+
+
+def test_a_built_artifact_refuses_what_it_cannot_hold(tmp_path):
+    with pytest.raises(unilog.ArtifactError, match="invalid artifact name"):
+        unilog.Artifact("../model")
+    artifact = unilog.Artifact("data", type="dataset")
+    with pytest.raises(unilog.ArtifactError, match="add_file needs a file"):
+        artifact.add_file(tmp_path / "missing.csv")
+    with pytest.raises(unilog.ArtifactError, match="add_dir needs a folder"):
+        artifact.add_dir(tmp_path / "missing")
+    with pytest.raises(unilog.ArtifactError, match="unsafe file path"):
+        (tmp_path / "x").write_text("x")
+        artifact.add_file(tmp_path / "x", name="../escape")
+    run = unilog.init(project="art")
+    with pytest.raises(unilog.ArtifactError, match="give only aliases"):
+        run.log_artifact(artifact, type="model")
+    artifact.add_reference("https://example.invalid/data.csv")  # references alone are fine
+    assert run.log_artifact(artifact).metadata["references"][0]["name"] == "data.csv"
     run.finish()

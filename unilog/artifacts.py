@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -107,9 +108,20 @@ class ArtifactFile:
     blob: Path
 
 
-@dataclass
+@dataclass(init=False)
 class Artifact:
-    """One version of a named artifact, as recorded in its manifest."""
+    """One version of a named artifact, as recorded in its manifest; or, made by the
+    user, a new one being built (as ``wandb.Artifact``)::
+
+        artifact = unilog.Artifact("model", type="model", metadata={"epochs": 3})
+        artifact.add_file("model.pt")             # copied when it is logged
+        artifact.add_dir("tokenizer/", name="tok")
+        artifact.add_reference("s3://bucket/data.csv")   # recorded, not copied
+        run.log_artifact(artifact, aliases=["best"])     # now it is model:v0
+
+    Logging it stores the files as a new version (``version``, ``files``... are
+    then set, as for any stored artifact); until then ``logged`` is False.
+    """
 
     name: str
     version: int
@@ -121,6 +133,79 @@ class Artifact:
     run_dir: Path
     created: float
     run_id: str
+
+    def __init__(self, name: str, type: str = "artifact", description: str | None = None,
+                 metadata: Mapping[str, Any] | None = None, *, version: int | None = None,
+                 aliases: list[str] | None = None, digest: str = "",
+                 files: list[ArtifactFile] | None = None, run_dir: Path | None = None,
+                 created: float = 0.0, run_id: str = ""):
+        self.name = validate_name(name)
+        self.type = _check_type(type)
+        self.metadata = _check_metadata(metadata)
+        if description is not None:
+            if not isinstance(description, str):
+                raise ArtifactError(f"artifact {name!r}: description must be a str, not "
+                                    f"{description!r}")
+            self.metadata["description"] = description
+        self.version = version  # type: ignore[assignment]  # None: not logged yet
+        self.aliases = list(aliases or [])
+        self.digest, self.files = digest, list(files or [])
+        self.run_dir, self.created, self.run_id = run_dir, created, run_id  # type: ignore
+        self._staged: list[tuple[Path, str]] = []
+        self._references: list[dict[str, str]] = []
+
+    @property
+    def logged(self) -> bool:
+        """True once stored (a version of the run's artifact ``name``)."""
+        return self.version is not None
+
+    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> None:
+        """Add a file, as ``name`` in the artifact (default: its file name)."""
+        src = self._unlogged(local_path)
+        if not src.is_file():
+            raise ArtifactError(f"artifact {self.name!r}: add_file needs a file, and "
+                                f"{str(src)!r} is not one")
+        self._staged.append((src, _safe_relpath(name if name is not None else src.name)))
+
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> None:
+        """Add a folder's files (recursively), under ``name`` in the artifact (default:
+        at its top)."""
+        src = self._unlogged(local_path)
+        if not src.is_dir():
+            raise ArtifactError(f"artifact {self.name!r}: add_dir needs a folder, and "
+                                f"{str(src)!r} is not one")
+        prefix = _safe_relpath(name) + "/" if name else ""
+        for rel, path in _walk(src):
+            self._staged.append((path, prefix + rel))
+
+    def add_reference(self, uri: str, name: str | None = None) -> None:
+        """Record ``uri`` (``s3://...``, ``https://...``, a path) in the artifact's
+        metadata under ``references``; nothing is copied or fetched."""
+        self._unlogged(None)
+        if not isinstance(uri, str) or not uri:
+            raise ArtifactError(f"artifact {self.name!r}: a reference is a URI (str), not "
+                                f"{uri!r}")
+        self._references.append({"uri": uri, "name": name or uri.rstrip("/").split("/")[-1]})
+
+    def _unlogged(self, local_path: str | os.PathLike[str] | None) -> Path:
+        if self.logged:
+            raise ArtifactError(f"artifact {self.ref} is logged: its content cannot change; "
+                                "make a new unilog.Artifact for a new version")
+        return Path(local_path) if local_path is not None else Path()
+
+    def staged(self) -> tuple[list[tuple[Path, str]], dict[str, Any]]:
+        """What logging this built artifact stores: ``(file, name in the artifact)``
+        pairs, and its metadata with the references."""
+        metadata = dict(self.metadata)
+        if self._references:
+            metadata["references"] = list(self._references)
+        return list(self._staged), metadata
+
+    def become(self, stored: Artifact) -> None:
+        """Take on the stored version's fields (this artifact is now that version)."""
+        for key in ("version", "aliases", "metadata", "digest", "files", "run_dir",
+                    "created", "run_id"):
+            setattr(self, key, getattr(stored, key))
 
     @property
     def ref(self) -> str:
@@ -213,6 +298,24 @@ class ArtifactStore:
         with self._lock:
             return self._publish(name, type, alias_list, meta, digest, files)
 
+    def add_built(self, artifact: Artifact, aliases: str | Iterable[str] | None = None
+                  ) -> Artifact:
+        """Store a :class:`Artifact` built with ``add_file``/``add_dir``/``add_reference``
+        as a new version of its name (the builder then becomes that version)."""
+        if artifact.logged:
+            raise ArtifactError(f"artifact {artifact.ref} is logged already; log a path, or "
+                                "make a new unilog.Artifact")
+        staged, metadata = artifact.staged()
+        with tempfile.TemporaryDirectory(prefix="unilog-artifact-") as tmp:
+            for src, rel in staged:
+                target = Path(tmp, rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+            stored = self.add(tmp, name=artifact.name, type=artifact.type, aliases=aliases,
+                              metadata=metadata)
+        artifact.become(stored)
+        return stored
+
     def get(self, name: str, alias_or_version: str = "latest") -> Artifact | None:
         """The version named by ``"v3"`` or by an alias, or None if there is none."""
         validate_name(name)
@@ -283,8 +386,8 @@ class ArtifactStore:
         versions = self._versions(name)
         version = versions[-1] + 1 if versions else 0
         artifact = Artifact(
-            name, version, type, [], metadata, digest, files,
-            self.run_dir, time.time(), self.run_id,
+            name, type, metadata=metadata, version=version, digest=digest, files=files,
+            run_dir=self.run_dir, created=time.time(), run_id=self.run_id,
         )
         _write_json(self._manifest_path(name, version), artifact.to_json())
         return self._move_aliases(name, version, ["latest", *aliases], alias_map)

@@ -385,10 +385,15 @@ class Run:
 
     # -- artifacts --------------------------------------------------------------
 
-    def log_artifact(self, path: str | os.PathLike, name: str | None = None,
+    def log_artifact(self, path: str | os.PathLike | Artifact, name: str | None = None,
                      type: str = "artifact", aliases: list[str] | None = None,
                      metadata: dict[str, Any] | None = None) -> Artifact | None:
         """Version a file or directory as an artifact and send it to every backend.
+
+        ``path`` may also be a :class:`unilog.Artifact` built with ``add_file`` /
+        ``add_dir`` / ``add_reference`` (as ``wandb.Artifact``): its own name, type
+        and metadata are used (giving them here too is an error), and it becomes
+        the stored version.
 
         The files are copied into the run directory (content-addressed, so an
         identical file is stored once) before this returns, so the caller may
@@ -402,8 +407,14 @@ class Run:
                                 "nothing")
             return None
         self._policy.raise_pending()
-        artifact = self._artifacts.add(path, name=name, type=type, aliases=aliases,
-                                       metadata=metadata)
+        if isinstance(path, Artifact):
+            if name is not None or type != "artifact" or metadata is not None:
+                raise ArtifactError(f"log_artifact({path.name!r} artifact): its name, type "
+                                    "and metadata are the artifact's own; give only aliases")
+            artifact = self._artifacts.add_built(path, aliases=aliases)
+        else:
+            artifact = self._artifacts.add(path, name=name, type=type, aliases=aliases,
+                                           metadata=metadata)
         if not self._after_finish("log_artifact"):  # still stored in the run directory
             with self._lock:
                 self._hook.unilog_dispatch_artifact(artifact=artifact)
