@@ -56,7 +56,8 @@ class UnilogLogger(Logger):
     ``UnilogLogger(project="digits", backends=["csv", "tensorboard"], config=cfg,
     log_checkpoints="best")``. Every argument of :func:`unilog.init` is a
     parameter of its own (``name``, ``dir``, ``tags``, ``notes``, ``group``,
-    ``mode``, ``id``, ``resume``, ``on_error``, ``isolation``), so LightningCLI and Hydra can
+    ``mode``, ``id``, ``resume``, ``on_error``, ``isolation``, ``save_code``,
+    ``source_files``), so LightningCLI and Hydra can
     set each one (``--trainer.logger.dir=runs``).
 
     :param log_checkpoints: which of ``ModelCheckpoint``'s files become
@@ -84,7 +85,8 @@ class UnilogLogger(Logger):
                  tags: list[str] | None = None, notes: str | None = None,
                  group: str | None = None, mode: str | None = None, id: str | None = None,
                  resume: str | None = None, on_error: str = "warn", prefix: str = "",
-                 isolation: str | None = None):
+                 isolation: str | None = None, save_code: bool | None = None,
+                 source_files: list[str] | None = None):
         super().__init__()
         if log_checkpoints not in CHECKPOINT_MODES:
             raise ConfigError(f"log_checkpoints must be one of {CHECKPOINT_MODES}, "
@@ -97,7 +99,8 @@ class UnilogLogger(Logger):
         self._init_kwargs = dict(project=self._project, name=name, config=config,
                                  backends=backends, dir=str(self._dir), tags=tags, notes=notes,
                                  group=group, mode=mode, id=self._id, on_error=on_error,
-                                 isolation=isolation)
+                                 isolation=isolation, save_code=save_code,
+                                 source_files=source_files)
         self._resume = resume
         # A run under an id this logger made up can only be this logger's (or a
         # copy's): it is resumed if it exists. The user's own id follows their resume.
