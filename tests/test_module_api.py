@@ -148,3 +148,31 @@ def test_a_built_artifact_refuses_what_it_cannot_hold(tmp_path):
     artifact.add_reference("https://example.invalid/data.csv")  # references alone are fine
     assert run.log_artifact(artifact).metadata["references"][0]["name"] == "data.csv"
     run.finish()
+
+
+def test_project_references_resolve_exactly_or_fail_clearly(tmp_path):
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"v1")
+    producer = unilog.init(project="pretrain", id="prod1")
+    producer.log_artifact(weights, name="model", type="model", aliases=["best"])
+    producer.finish()
+    consumer = unilog.init(project="finetune", id="cons1")
+    got = consumer.use_artifact("pretrain/model:best", type="model")  # W&B's project/name
+    assert (got.run_id, got.ref) == ("prod1", "model:v0")
+    assert consumer.use_artifact("pretrain/prod1/model:v0").run_id == "prod1"
+    with pytest.raises(unilog.ArtifactError, match="no run 'nope'"):
+        consumer.use_artifact("pretrain/nope/model:v0")
+    with pytest.raises(unilog.ArtifactError, match="in project 'pretrain'"):
+        consumer.use_artifact("pretrain/tokenizer:latest")
+    with pytest.raises(unilog.ArtifactError, match="has 4 parts"):
+        consumer.use_artifact("a/b/c/model")
+    with pytest.raises(unilog.ArtifactError, match="no run 'ghost'"):
+        consumer.use_artifact("ghost/model:best")  # neither a run here nor a project
+    consumer.finish()
+    # A run of this project named like another project: the short form is ambiguous.
+    clash = unilog.init(project="finetune", id="pretrain")
+    clash.log_artifact(weights, name="model", type="model")
+    with pytest.raises(unilog.ArtifactError, match="names both run 'pretrain'"):
+        clash.use_artifact("pretrain/model:latest")
+    assert clash.use_artifact("finetune/pretrain/model:latest").run_id == "pretrain"
+    clash.finish()

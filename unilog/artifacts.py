@@ -470,33 +470,77 @@ class ArtifactStore:
 def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> Artifact:
     """Resolve ``run.use_artifact(ref)``.
 
-    ``ref`` is ``"name[:alias]"`` or ``"<run_id>/name[:alias]"`` (pinned to a run:
-    that run's version or an ArtifactError, never another run's). Unpinned, the
-    current run wins; otherwise the matching version with the newest
-    ``created`` among the other runs of the project.
+    ``ref`` is ``"name[:alias]"``; ``"<run_id>/name[:alias]"`` (pinned to a run of
+    this project: that run's version or an ArtifactError, never another run's);
+    ``"<project>/name[:alias]"`` (the newest matching version among that
+    project's runs, as W&B's ``project/name:alias``), when no run of this
+    project has that id (both: an ArtifactError asking for the exact form); or
+    ``"<project>/<run_id>/name[:alias]"``. Unpinned, the current run wins;
+    otherwise the matching version with the newest ``created`` among the other
+    runs of the project.
     """
-    run_id, _, rest = ref.partition("/") if isinstance(ref, str) and "/" in ref else ("", "", ref)
-    name, alias = parse_ref(rest)
+    parts = ref.split("/") if isinstance(ref, str) else [ref]
+    if len(parts) > 3:
+        raise ArtifactError(f"artifact reference {ref!r} has {len(parts)} parts: it is "
+                            "name:alias, run/name:alias, project/name:alias or "
+                            "project/run/name:alias")
+    name, alias = parse_ref(parts[-1])
+    for part in parts[:-1]:
+        if not _NAME_RE.fullmatch(part):
+            raise ArtifactError(f"invalid project or run id {part!r} in artifact reference "
+                                f"{ref!r}: {ARTIFACT_NAME_RULE}")
+    if len(parts) == 3:  # project/run/name: that project's run, exactly
+        root = Path(project_dir).parent if project_dir is not None else None
+        return _pinned(ref, name, alias, parts[1], None,
+                       _other_stores(None, root / parts[0] if root is not None else None),
+                       root / parts[0] if root is not None else None)
     current = ArtifactStore(Path(run_dir), Path(run_dir).name) if run_dir is not None else None
     others = _other_stores(run_dir, project_dir)
-    if run_id:
-        if not _NAME_RE.fullmatch(run_id):
-            raise ArtifactError(f"invalid run id {run_id!r} in artifact reference {ref!r}")
-        candidates = [s for s in [current, *others] if s is not None and s.run_dir.name == run_id]
-        if not candidates:  # exact or nothing: never another run's copy
-            where = f"in {project_dir}" if project_dir is not None else "here"
+    if len(parts) == 2:
+        run_id = parts[0]
+        in_project = [s for s in [current, *others]
+                      if s is not None and s.run_dir.name == run_id]
+        root = Path(project_dir).parent if project_dir is not None else None
+        project = root / run_id if root is not None else None
+        is_project = (project is not None and project.is_dir()
+                      and project.resolve() != Path(project_dir).resolve())
+        if in_project and is_project:
             raise ArtifactError(
-                f"no artifact matches {ref!r}: no run {run_id!r} with artifacts {where}; "
-                f"{_describe_existing(current, others)}"
-            )
-    elif current is not None and (found := current.get(name, alias)) is not None:
+                f"artifact reference {ref!r} names both run {run_id!r} of this project and "
+                f"project {run_id!r}: write {Path(project_dir).name}/{run_id}/{parts[-1]} "
+                f"for the run, or {run_id}/<run id>/{parts[-1]} for a run of the project")
+        if is_project and not in_project:
+            return _newest(ref, name, alias, _other_stores(None, project),
+                           f"in project {run_id!r} ({project})")
+        return _pinned(ref, name, alias, run_id, current, others, project_dir)
+    if current is not None and (found := current.get(name, alias)) is not None:
         return found
-    else:
-        candidates = others
-    matches = [a for s in candidates if (a := s.get(name, alias)) is not None]
+    matches = [a for s in others if (a := s.get(name, alias)) is not None]
     if matches:
         return max(matches, key=lambda a: (a.created, a.run_id))
     raise ArtifactError(f"no artifact matches {ref!r}; {_describe_existing(current, others)}")
+
+
+def _pinned(ref: str, name: str, alias: str, run_id: str, current: ArtifactStore | None,
+            others: list[ArtifactStore], project_dir: Path | None) -> Artifact:
+    """``run_id``'s version of ``name:alias``, or an ArtifactError: never another run's."""
+    candidates = [s for s in [current, *others] if s is not None and s.run_dir.name == run_id]
+    if not candidates:  # exact or nothing: never another run's copy
+        where = f"in {project_dir}" if project_dir is not None else "here"
+        raise ArtifactError(
+            f"no artifact matches {ref!r}: no run {run_id!r} with artifacts {where}; "
+            f"{_describe_existing(current, others)}"
+        )
+    return _newest(ref, name, alias, candidates, f"in run {run_id!r}")
+
+
+def _newest(ref: str, name: str, alias: str, stores: list[ArtifactStore],
+            where: str) -> Artifact:
+    matches = [a for s in stores if (a := s.get(name, alias)) is not None]
+    if matches:
+        return max(matches, key=lambda a: (a.created, a.run_id))
+    raise ArtifactError(f"no artifact matches {ref!r} {where}; "
+                        f"{_describe_existing(None, stores)}")
 
 
 def _other_stores(run_dir: Path | None, project_dir: Path | None) -> list[ArtifactStore]:
