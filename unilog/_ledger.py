@@ -28,6 +28,7 @@ interval, a second by default); see docs/sync.md.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -106,9 +107,8 @@ def merge(ranges: Iterable[list[int]]) -> list[list[int]]:
 
 
 def covers(ranges: list[list[int]], step: int) -> bool:
-    """True when ``step`` lies in one of the sorted ``ranges``."""
-    import bisect
-
+    """True when ``step`` lies in one of the sorted ``ranges`` (called per row and
+    backend by a sync)."""
     i = bisect.bisect_right(ranges, [step, float("inf")]) - 1
     return i >= 0 and ranges[i][0] <= step <= ranges[i][1]
 

@@ -127,6 +127,7 @@ class Run:
         self._forked = False  # True in a forked child: the run is its parent's
         self._should_stop = False
         self._stop_seen = False  # should_stop was read as True: the trial obeyed it
+        self._quiet = False  # no closing lines (a run written by an importer)
         if self._disabled:
             self.dir = None  # a disabled run writes nothing
             return
@@ -717,7 +718,7 @@ def _log_problems(run_id: str, report: dict[str, dict[str, Any]]) -> None:
 def _print_summary(run: Run, status: str, report: dict[str, dict[str, Any]]) -> None:
     """Where each backend wrote and the command to look at it, on stderr, like
     wandb's closing lines; ``UNILOG_SILENT=true`` keeps it quiet."""
-    if os.environ.get("UNILOG_SILENT", "").lower() in ("1", "true", "yes"):
+    if run._quiet or os.environ.get("UNILOG_SILENT", "").lower() in ("1", "true", "yes"):
         return
     lines = [f"unilog: run {run.id} {status}: {run.dir}"]
     width = max((len(name) for name in report), default=0)

@@ -80,15 +80,8 @@ class ImportTarget:
         """End the run with the source's ``status`` (finished, failed, killed) and
         record where it came from; returns the run directory."""
         exit_code = 0 if status == "finished" else 1
-        previous = os.environ.get("UNILOG_SILENT")
-        os.environ["UNILOG_SILENT"] = "true"  # the importer prints its own report
-        try:
-            self.run.finish(exit_code=exit_code, status=status)
-        finally:
-            if previous is None:
-                os.environ.pop("UNILOG_SILENT", None)
-            else:
-                os.environ["UNILOG_SILENT"] = previous
+        self.run._quiet = True  # the importer prints its own report
+        self.run.finish(exit_code=exit_code, status=status)
         times = {}
         if self._created is not None:
             times.update(created=self._created, started=self._created)
