@@ -37,7 +37,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("UNILOG_FINISH_TIMEOUT", "20")
     yield
     import unilog
+    from unilog import _current
 
+    _current.pending.value = None  # `unilog.config = {...}` held for an init never made
     if unilog.run is not None:  # a test that left its run open must not leak it
         try:
             unilog.run.finish(timeout=5)

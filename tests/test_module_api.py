@@ -176,3 +176,82 @@ def test_project_references_resolve_exactly_or_fail_clearly(tmp_path):
         clash.use_artifact("pretrain/model:latest")
     assert clash.use_artifact("finetune/pretrain/model:latest").run_id == "pretrain"
     clash.finish()
+
+
+# -- other trackers' init keywords, reinit, and `unilog.config = {...}` ----------------
+
+
+def test_wandb_config_assigned_before_init_becomes_the_runs_config(recorded):
+    import unilog as wandb
+
+    # W&B's Hydra guide: wandb.config = OmegaConf.to_container(cfg) before wandb.init
+    wandb.config = {"model": {"configs": {"hidden": 8}}, "lr": 0.1}
+    assert isinstance(unilog.config, unilog._ConfigView)  # still the view, not the dict
+    run = wandb.init(project="p", config={"lr": 0.2}, mode="offline",
+                     backends={"recorder": {"label": "assigned"}})
+    assert wandb.config.model.configs.hidden == 8 and wandb.config.lr == 0.2  # init's wins
+    wandb.config = {"epochs": 3}  # with a run current: an update of its config
+    assert run.config.as_dict() == {"model": {"configs": {"hidden": 8}}, "lr": 0.2,
+                                    "epochs": 3}
+    wandb.summary = {"best": 1.0}
+    wandb.finish()
+    assert recorded["assigned"]["config"][-1]["epochs"] == 3
+    assert recorded["assigned"]["summary"] == {"best": 1.0}
+    assert unilog.init(project="p", mode="offline").config.as_dict() == {}  # taken once
+    unilog.finish()
+    with pytest.raises(unilog.UnilogError, match=r"unilog.summary: .*unilog.init\(\) first"):
+        unilog.summary = {"best": 2.0}
+
+
+def test_wandb_and_swanlab_init_keywords_are_taken(tmp_path):
+    import unilog as swanlab
+
+    run = swanlab.init(project="p", experiment_name="exp", description="about",
+                       workspace="team", logdir=str(tmp_path / "elsewhere"), mode="local")
+    assert (run.name, run.notes, run.mode) == ("exp", "about", "offline")
+    assert run.dir.parent.parent == tmp_path / "elsewhere"
+    swanlab.finish()
+    with pytest.raises(unilog.ConfigError, match="both name= and experiment_name="):
+        unilog.init(name="a", experiment_name="b")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'anonymous'"):
+        unilog.init(anonymous="allow")
+    with pytest.raises(unilog.ConfigError, match="reinit must be one of"):
+        unilog.init(reinit="sometimes")
+    with pytest.raises(unilog.ConfigError, match="mode must be one of .*dryrun.*not 'shared'"):
+        unilog.init(mode="shared")
+    assert unilog.run is None  # nothing was started by the refused calls
+
+
+def test_entity_and_job_type_reach_the_wandb_run(tmp_path):
+    from .readers_wandb import wandb_records
+
+    run = unilog.init(project="p", backends=["wandb"], entity="my-team", job_type="train",
+                      mode="dryrun", resume="never")
+    run.log({"x": 1.0})
+    run.finish()
+    (file,) = Path(run.dir, "wandb").rglob("*.wandb")
+    (record,) = [r.run for r in wandb_records(file) if r.WhichOneof("record_type") == "run"]
+    assert (record.entity, record.job_type) == ("my-team", "train")
+    with pytest.raises(unilog.ConfigError):  # the backend's own option still wins, and is checked
+        unilog.init(backends={"wandb": {"entity": "mine", "mode": "bogus"}}, entity="team")
+
+
+@pytest.mark.parametrize("reinit, returns_current, finished_first, becomes_current", [
+    (None, False, False, True),                 # unilog's own: concurrent, current
+    ("default", False, False, True),
+    ("create_new", False, False, False),        # wandb: concurrent, current unchanged
+    ("finish_previous", False, True, True),
+    (True, False, True, True),                  # wandb's older spelling
+    ("return_previous", True, False, True),
+    (False, True, False, True),
+])
+def test_reinit_decides_what_a_second_init_does(reinit, returns_current, finished_first,
+                                                becomes_current):
+    first = unilog.init(project="p", mode="offline")
+    second = unilog.init(project="p", mode="offline", reinit=reinit)
+    assert (second is first) == returns_current
+    assert first.finished == finished_first
+    assert (unilog.run is second) == becomes_current
+    for run in {first, second}:
+        run.finish()
+    assert unilog.run is None

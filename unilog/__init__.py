@@ -27,6 +27,7 @@ from unilog.errors import (
     UnilogWarning,
 )
 from unilog.media import Histogram, Image, Media, Table, Text
+from unilog import _current as _current_api
 from unilog._current import ConfigView as _ConfigView, SummaryView as _SummaryView, login
 
 if TYPE_CHECKING:
@@ -129,7 +130,8 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          notes: str | None = None, group: str | None = None, mode: str | None = None,
          id: str | None = None, resume: str | None = None, on_error: str = "warn",
          *, rank_zero_only: bool = True, isolation: str | None = None,
-         save_code: bool | None = None, source_files: list[str] | None = None) -> Run:
+         save_code: bool | None = None, source_files: list[str] | None = None,
+         entity: str | None = None, **other_trackers: Any) -> Run:
     """Start a run that logs to every backend in ``backends``; it becomes ``unilog.run``.
 
     :param project: groups runs; a folder under ``dir`` (``$UNILOG_PROJECT``, else "default").
@@ -161,6 +163,19 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         W&B's ``save_code`` (None reads ``$UNILOG_SAVE_CODE``, else False).
     :param source_files: glob patterns, relative to the working directory, of
         files to keep in that artifact too, as Neptune's (``["*.py", "src/**/*.py"]``).
+    :param entity: W&B's entity (team or user), also SwanLab's workspace: the
+        default of the wandb backend's ``entity`` option and SwanLab's ``workspace``.
+    :param other_trackers: W&B's and SwanLab's other ``init`` keywords, so their
+        calls run unchanged: ``job_type`` (the wandb backend's option),
+        ``experiment_name`` (``name``), ``description`` (``notes``), ``workspace``
+        (``entity``), ``logdir`` (``dir``), and ``reinit``: what to do about a
+        current run. None or "default": a second, concurrent run that becomes
+        current (unilog's own way; wandb returns the current run in a script);
+        "create_new": a concurrent run, the current one stays current;
+        "finish_previous" (or True): finish the current run first;
+        "return_previous" (or False): return the current run. Any other keyword
+        is a TypeError. ``mode`` and ``resume`` take wandb's and SwanLab's values
+        too ("dryrun", "cloud", "local"; True, "auto", "never").
     :raises BackendNotFound: for an unknown backend name.
     :raises BackendNotInstalled: when a backend's SDK is missing (names the pip extra).
     :raises ConfigError: for any other invalid argument.
@@ -173,20 +188,30 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     save_code, patterns = _code.check(save_code, source_files)
     args = dict(project=project, name=name, config=config, backends=backends, dir=dir,
                 tags=tags, notes=notes, group=group, mode=mode, id=id, resume=resume,
-                on_error=on_error, rank_zero_only=rank_zero_only, isolation=isolation)
+                on_error=on_error, rank_zero_only=rank_zero_only, isolation=isolation,
+                entity=entity)
+    reinit, job_type = _current_api.init_keywords(args, other_trackers)
+    policy = _current_api.reinit_policy(reinit)
+    if run is not None and policy == "return_previous":
+        return run
+    if run is not None and policy == "finish_previous":
+        run.finish()
+    args["config"] = _current_api.take_pending_config(args["config"])
     trial = _sweep_link.take() if _sweep_link.pending() else None
     if trial is not None:  # this run is a sweep's trial (docs/sweeps.md)
         args = _sweep_link.apply(trial, args)
-    resolved = settings.resolve(**args)
+    resolved = settings.resolve(**args, job_type=job_type)
     resolved.trial = trial
-    run = Run(resolved)
+    new = Run(resolved)
+    if policy != "create_new" or run is None:
+        run = new
     if trial is not None:
-        trial.run = run
-    _code.capture(run, save_code, patterns)  # after the run exists: a code artifact
-    return run
+        trial.run = new
+    _code.capture(new, save_code, patterns)  # after the run exists: a code artifact
+    return new
 
 
-def _current() -> Run:
+def _current_run() -> Run:
     if run is None:
         raise UnilogError("no active run: call unilog.init() first")
     return run
@@ -202,20 +227,20 @@ def _finished(finished: Run) -> None:
 
 def log(data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
     """``unilog.run.log(...)`` on the current run."""
-    _current().log(data, step=step, commit=commit)
+    _current_run().log(data, step=step, commit=commit)
 
 
 def log_artifact(path: Any, name: str | None = None, type: str = "artifact",
                  aliases: list[str] | None = None,
                  metadata: dict[str, Any] | None = None) -> Artifact | None:
     """``unilog.run.log_artifact(...)`` on the current run."""
-    return _current().log_artifact(path, name=name, type=type, aliases=aliases,
+    return _current_run().log_artifact(path, name=name, type=type, aliases=aliases,
                                    metadata=metadata)
 
 
 def use_artifact(ref: str, timeout: float | None = None, *, type: str | None = None) -> Any:
     """``unilog.run.use_artifact(ref)`` on the current run."""
-    return _current().use_artifact(ref, timeout=timeout, type=type)
+    return _current_run().use_artifact(ref, timeout=timeout, type=type)
 
 
 def finish(exit_code: int = 0, timeout: float | None = None) -> dict[str, Any] | None:
@@ -223,3 +248,10 @@ def finish(exit_code: int = 0, timeout: float | None = None) -> dict[str, Any] |
     if run is None:
         return None
     return run.finish(exit_code=exit_code, timeout=timeout)
+
+
+# ``unilog.config = {...}`` updates the run (or the next run) instead of replacing
+# the view, as ``wandb.config = ...`` before ``wandb.init`` does (_current.UnilogModule).
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__].__class__ = _current_api.UnilogModule

@@ -5,7 +5,8 @@
 module's file under ``python -m``); ``source_files`` takes glob patterns
 relative to the working directory (``"*.py"``, ``"src/**/*.py"``), as Neptune
 does. The files keep their paths relative to the working directory (an entry
-script outside it keeps its name). The artifact is logged like any other, so it
+script outside it keeps its name). In a Hydra job that changed directory, "the
+working directory" is the folder Hydra was launched from (``_settings.launch_dir``). The artifact is logged like any other, so it
 reaches every backend that stores artifacts, and ``unilog sync`` replays it;
 the git commit and dirty flag are already in ``run.json``'s provenance and go
 into the artifact's metadata.
@@ -53,11 +54,13 @@ def check(save_code: Any, source_files: Any) -> tuple[bool, list[str]]:
 
 def entry_script() -> Path | None:
     """The file the program was started from, or None (an interactive session)."""
+    from unilog._settings import launch_dir
+
     main = sys.modules.get("__main__")
     candidates = [getattr(main, "__file__", None), sys.argv[0] if sys.argv else None]
     for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate).absolute()
+        if candidate and (launch_dir() / candidate).is_file():
+            return (launch_dir() / candidate).absolute()
     return None
 
 
@@ -102,7 +105,9 @@ def capture(run: Any, save_code: bool, patterns: list[str]) -> None:
     """Log the code as the run's ``code`` artifact (nothing for a disabled run)."""
     if not (save_code or patterns) or run.dir is None:
         return
-    cwd = Path.cwd()
+    from unilog._settings import launch_dir
+
+    cwd = launch_dir()  # under a Hydra job that changed directory, the launch folder
     files, problems = collect(save_code, patterns, cwd)
     if problems:
         warnings.warn("source capture: " + "; ".join(problems), UnilogWarning, stacklevel=3)

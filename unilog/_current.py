@@ -7,12 +7,22 @@ Before ``init`` and after ``finish`` there is no current run: reading or writing
 ``unilog.config`` or ``unilog.summary`` then raises a :class:`UnilogError` that
 says to call ``unilog.init()`` first, as wandb does. Imports nothing heavy:
 ``import unilog`` creates these objects.
+
+Also here, what lets other trackers' ``init`` calls run unchanged:
+
+- ``unilog.config = {...}`` (W&B's Hydra guide sets ``wandb.config`` so) updates
+  the current run's config, or, before ``init``, becomes the next run's config
+  (``config=`` given to ``init`` wins key by key); ``unilog.config`` stays the view.
+- :func:`init_keywords`: W&B's and SwanLab's ``init`` keywords unilog has under
+  another name (``experiment_name``, ``description``, ``workspace``, ``logdir``,
+  ``job_type``) or a policy for (``reinit``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import types
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -110,9 +120,9 @@ def login(key: str | None = None, *, backends: Any = None, mode: str | None = No
     keywords of wandb's and SwanLab's ``login`` (``relogin``, ``host``...) are
     accepted and ignored.
     """
-    from unilog._settings import parse_backends
+    from unilog._settings import parse_backends, resolve_mode
 
-    mode = mode or os.environ.get("UNILOG_MODE") or "online"
+    mode = resolve_mode(mode)
     if mode in ("offline", "disabled"):
         return True
     names = [name for name, _ in parse_backends(backends)]
@@ -138,3 +148,99 @@ def _has_credentials(backend: str) -> bool:
         except OSError:
             return False
     return False
+
+
+# -- other trackers' init keywords and ``unilog.config = {...}`` ------------------------
+
+#: SwanLab's ``init`` keywords that are unilog's under another name.
+RENAMED = {"experiment_name": "name", "description": "notes", "workspace": "entity",
+           "logdir": "dir"}
+#: W&B's ``reinit`` values (booleans are its older spelling of the last two).
+REINIT = (None, "default", "create_new", "finish_previous", "return_previous", True, False)
+
+
+def init_keywords(given: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+    """Fold other trackers' keywords in ``kwargs`` into ``given`` (``init``'s own
+    arguments, changed in place); returns ``(reinit, job_type)``.
+
+    A renamed keyword (``RENAMED``) fills its unilog argument unless that was given
+    too, which is a ConfigError. Any other unknown keyword is a TypeError, as
+    Python's own.
+    """
+    from unilog.errors import ConfigError
+
+    kwargs = dict(kwargs)
+    reinit = kwargs.pop("reinit", None)
+    job_type = kwargs.pop("job_type", None)
+    for alias, own in RENAMED.items():
+        if alias not in kwargs:
+            continue
+        value = kwargs.pop(alias)
+        if given.get(own) is not None and value is not None:
+            raise ConfigError(f"init got both {own}= and {alias}= (its other name): pass one")
+        if value is not None:
+            given[own] = value
+    if kwargs:
+        raise TypeError(f"unilog.init() got an unexpected keyword argument "
+                        f"{sorted(kwargs)[0]!r}")
+    if reinit not in REINIT:
+        raise ConfigError(f"reinit must be one of {', '.join(map(repr, REINIT))} "
+                          f"(as wandb's), not {reinit!r}")
+    return reinit, job_type
+
+
+def reinit_policy(reinit: Any) -> str:
+    """What ``init`` does about a run that is still current, for wandb's ``reinit``:
+    "concurrent" (unilog's default: the new run becomes current, the other goes on),
+    "create_new" (the new run goes on beside; the current one stays current),
+    "finish_previous" or "return_previous"."""
+    if reinit in (None, "default"):
+        return "concurrent"
+    if isinstance(reinit, bool):
+        return "finish_previous" if reinit else "return_previous"
+    return reinit
+
+
+class _PendingConfig:
+    """What ``unilog.config = {...}`` set while no run was current: the next
+    ``init``'s config."""
+
+    value: Any = None
+
+
+pending = _PendingConfig()
+
+
+def take_pending_config(config: Any) -> Any:
+    """The config for a new run: what ``unilog.config = ...`` set before it (if
+    anything), updated key by key with ``config``."""
+    held, pending.value = pending.value, None
+    if held is None:
+        return config
+    if config is None:
+        return held
+    from unilog._config import to_plain
+
+    merged, given = to_plain(held), to_plain(config)
+    if not isinstance(merged, dict) or not isinstance(given, dict):
+        return config
+    return {**merged, **given}
+
+
+class UnilogModule(types.ModuleType):
+    """The ``unilog`` module's type: ``unilog.config = {...}`` and
+    ``unilog.summary = {...}`` update the current run (see the module docstring)
+    instead of replacing the views."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in ("config", "summary") or isinstance(value, _CurrentRunView):
+            super().__setattr__(name, value)
+            return
+        run = self.__dict__.get("run")
+        if run is not None:
+            getattr(run, name).update(value)
+        elif name == "config":
+            pending.value = value
+        else:
+            raise UnilogError("unilog.summary: there is no active run: call unilog.init() "
+                              "first (the run it returns is the current one until it finishes)")

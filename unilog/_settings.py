@@ -7,7 +7,7 @@ then the default:
 argument       environment variable    default
 =============  ======================  ==========
 backends       UNILOG_BACKENDS         ``["csv"]`` (comma-separated names)
-dir            UNILOG_DIR              ``./runs``
+dir            UNILOG_DIR              ``./runs``, relative to the launch folder
 mode           UNILOG_MODE             ``online``
 project        UNILOG_PROJECT          ``default``
 isolation      UNILOG_ISOLATION        ``process``
@@ -16,6 +16,14 @@ isolation      UNILOG_ISOLATION        ``process``
 
 The CSV backend is the local record and is always added unless the mode is
 ``disabled``.
+
+A relative ``dir`` is taken from the folder the program was launched in: the
+working directory, or, in a Hydra app that changes it (``hydra.job.chdir``,
+the default without ``version_base``), the folder Hydra was started from, so
+every job's runs land in one ``runs/`` (see :func:`launch_dir`).
+
+W&B's and SwanLab's spellings of a mode or a resume are taken too
+(``MODE_ALIASES``, ``RESUME_ALIASES``), so their ``init`` calls run unchanged.
 """
 
 from __future__ import annotations
@@ -38,6 +46,12 @@ MODES = ("online", "offline", "disabled")
 #: (a worker thread of the training process). The local record is always a thread.
 ISOLATIONS = ("process", "thread")
 RESUME = (None, "allow", "must")
+#: Other trackers' modes, as unilog's: wandb's "dryrun" (offline) and SwanLab's
+#: "cloud" (online) and "local" (offline: its files stay on this machine).
+MODE_ALIASES = {"dryrun": "offline", "cloud": "online", "local": "offline"}
+#: wandb's resume values, as unilog's: True and "auto" continue a run if it
+#: exists, False and "never" start a new one.
+RESUME_ALIASES = {True: "allow", "auto": "allow", False: None, "never": None}
 LOCAL_RECORD = "csv"
 
 _ID_RULE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -96,8 +110,23 @@ def check_project(project: Any) -> str:
 
 
 def resolve_dir(dir: str | os.PathLike | None) -> Path:
-    """The absolute root of local files: ``dir``, else ``$UNILOG_DIR``, else ``./runs``."""
-    return Path(dir or os.environ.get("UNILOG_DIR") or "runs").expanduser().absolute()
+    """The absolute root of local files: ``dir``, else ``$UNILOG_DIR``, else ``./runs``;
+    a relative one is taken from :func:`launch_dir`."""
+    path = Path(dir or os.environ.get("UNILOG_DIR") or "runs").expanduser()
+    return path if path.is_absolute() else launch_dir() / path
+
+
+def launch_dir() -> Path:
+    """The folder relative paths in unilog's settings are taken from: the working
+    directory, except in a Hydra job that changed it (``hydra.job.chdir=True``),
+    where it is the folder Hydra was launched from (``hydra.runtime.cwd``), as
+    ``hydra.utils.to_absolute_path`` takes it."""
+    if "hydra" in sys.modules:  # only an app that runs Hydra has imported it
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            return Path(HydraConfig.get().runtime.cwd)
+    return Path.cwd()
 
 
 def finish_timeout() -> float:
@@ -216,11 +245,11 @@ def distributed_rank() -> int:
 
 
 def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, id, resume,
-            on_error, rank_zero_only, isolation=None) -> Settings:
+            on_error, rank_zero_only, isolation=None, entity=None, job_type=None) -> Settings:
     """Validate every argument of ``init`` and fill in defaults."""
-    mode = mode or os.environ.get("UNILOG_MODE") or "online"
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    mode = resolve_mode(mode)
+    if isinstance(resume, bool) or resume in ("auto", "never"):
+        resume = RESUME_ALIASES[resume]
     isolation = isolation or os.environ.get("UNILOG_ISOLATION") or "process"
     if isolation not in ISOLATIONS:
         raise ConfigError(f"isolation must be one of {', '.join(ISOLATIONS)}, not "
@@ -244,6 +273,7 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
     if mode == "disabled":
         return s
     s.backends = parse_backends(backends)
+    _backend_defaults(s.backends, entity, job_type)
     if LOCAL_RECORD not in dict(s.backends):
         s.backends.insert(0, (LOCAL_RECORD, {}))
     s.backend_classes = {name: (get_backend_class(name), opts) for name, opts in s.backends}
@@ -256,6 +286,32 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
         if tags is None:
             s.tags = tuple(str(t) for t in previous.get("tags") or ())
     return s
+
+
+def resolve_mode(mode: str | None) -> str:
+    """``mode``, else ``$UNILOG_MODE``, else "online"; another tracker's name for a
+    mode (``MODE_ALIASES``) is taken as unilog's."""
+    mode = mode or os.environ.get("UNILOG_MODE") or "online"
+    mode = MODE_ALIASES.get(mode, mode) if isinstance(mode, str) else mode
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)} (or wandb's 'dryrun', "
+                          f"SwanLab's 'cloud' or 'local'), not {mode!r}")
+    return mode
+
+
+def _backend_defaults(backends: list[tuple[str, dict[str, Any]]], entity: str | None,
+                      job_type: str | None) -> None:
+    """``init``'s ``entity`` and ``job_type``, as the options of the backends that have
+    them (wandb's ``entity`` and ``job_type``, SwanLab's ``workspace``), unless a
+    backend's own option says otherwise."""
+    for name, options in backends:
+        if name == "wandb":
+            if entity is not None:
+                options.setdefault("entity", entity)
+            if job_type is not None:
+                options.setdefault("job_type", job_type)
+        elif name == "swanlab" and entity is not None:
+            options.setdefault("workspace", entity)
 
 
 def _resolve_resume(s: Settings, resume: str | None) -> None:

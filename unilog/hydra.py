@@ -5,6 +5,13 @@
         with unilog.hydra.init(cfg) as run:       # settings from cfg.logger
             ...
 
+The settings node: ``logger`` (unilog's own keys) when the config has one; else
+a W&B-style ``wandb`` group (W&B's ``init`` keys: ``entity``, ``project``,
+``name``, ``job_type``...; backends default to wandb) or a SwanLab-style
+``swanlab`` group (``experiment_name``, ``description``, ``workspace``...;
+backends default to swanlab); else none: every setting takes its default.
+A key that is neither unilog's nor that tracker's is a ConfigError naming it.
+
 ``import unilog`` never imports this module. It imports neither hydra nor
 omegaconf itself: Hydra can only be running if the app imported it, and a
 config node is converted by :func:`unilog._config.to_plain`, which imports
@@ -22,6 +29,7 @@ Naming under Hydra, when the node sets no ``group``/``name`` of its own:
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,11 +42,20 @@ if TYPE_CHECKING:
     from unilog.artifacts import Artifact
     from unilog.runs import Run
 
-__all__ = ["init", "log_hydra_config", "settings_from_hydra"]
+__all__ = ["hydra_names", "init", "log_hydra_config", "settings_from_hydra"]
 
 #: The ``unilog.init`` arguments a settings node may hold.
 INIT_KEYS = ("project", "name", "backends", "dir", "tags", "notes", "group", "mode", "id",
-             "resume", "on_error", "rank_zero_only")
+             "resume", "on_error", "rank_zero_only", "isolation", "save_code", "source_files",
+             "entity")
+#: Other trackers' config groups: the ``init`` keys each takes beside unilog's own
+#: (as that tracker's ``init`` keywords, which ``unilog.init`` also takes).
+TRACKER_NODES = {
+    "wandb": ("job_type", "reinit"),
+    "swanlab": ("experiment_name", "description", "workspace", "logdir"),
+}
+#: The node looked for when none is named: unilog's own, then the trackers'.
+NODES = ("logger", *TRACKER_NODES)
 #: Keys of ``hydra.utils.instantiate``, skipped so that one node can serve both
 #: ``unilog.hydra.init(cfg)`` and ``instantiate(cfg.logger)`` of a ``_target_``.
 INSTANTIATE_KEYS = ("_target_", "_recursive_", "_convert_", "_partial_", "_args_")
@@ -46,25 +63,37 @@ INSTANTIATE_KEYS = ("_target_", "_recursive_", "_convert_", "_partial_", "_args_
 HYDRA_ARTIFACT = "hydra-config"
 
 
-def settings_from_hydra(cfg: Any, node: str = "logger") -> dict[str, Any]:
+def settings_from_hydra(cfg: Any, node: str | None = None) -> dict[str, Any]:
     """The ``unilog.init`` keyword arguments in ``cfg[node]``, as plain Python.
 
-    Any of ``project``, ``name``, ``backends``, ``dir``, ``tags``, ``notes``,
-    ``group``, ``mode``, ``id``, ``resume``, ``on_error``, ``rank_zero_only``
-    may be present; interpolations are resolved; null values count as absent;
-    ``hydra.utils.instantiate``'s keys (``_target_``...) are skipped. When Hydra
-    is running, a missing ``group``/``name`` is filled in from the sweep and the
-    job (see the module docstring).
+    ``node`` None: the first of ``logger``, ``wandb``, ``swanlab`` the config has,
+    else none (every setting takes its default). Any of ``INIT_KEYS`` may be
+    present, and in a ``wandb``/``swanlab`` node that tracker's own ``init`` keys
+    too (``TRACKER_NODES``); a tracker's node sets ``backends`` to that tracker
+    unless it names them or ``$UNILOG_BACKENDS`` is set. Interpolations are
+    resolved; null values count as absent; ``hydra.utils.instantiate``'s keys
+    (``_target_``...) are skipped. When Hydra is running, a missing
+    ``group``/``name`` is filled in from the sweep and the job (see the module
+    docstring).
 
-    :raises ConfigError: when ``cfg`` has no such node, the node is not a
-        mapping, or it holds a key that is not a ``unilog.init`` setting.
+    :raises ConfigError: when a named ``node`` is missing, the node is not a
+        mapping, or it holds a key that is not a setting, naming the key.
     """
+    if node is None:
+        node = next((name for name in NODES if _has_node(cfg, name)), None)
+        if node is None:
+            return hydra_names()
     settings = {k: v for k, v in _node(cfg, node).items() if k not in INSTANTIATE_KEYS}
-    unknown = sorted(set(settings) - set(INIT_KEYS))
+    allowed = INIT_KEYS + TRACKER_NODES.get(node, ())
+    unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise ConfigError(f"{node}.{unknown[0]} is not a unilog.init setting; a {node!r} "
-                          f"node may hold only {', '.join(INIT_KEYS)}")
-    return {**_hydra_names(), **{k: v for k, v in settings.items() if v is not None}}
+                          f"node may hold only {', '.join(allowed)}")
+    settings = {k: v for k, v in settings.items() if v is not None}
+    if node in TRACKER_NODES and "backends" not in settings and not os.environ.get(
+            "UNILOG_BACKENDS"):
+        settings["backends"] = [node]
+    return {**hydra_names(), **settings}
 
 
 def log_hydra_config(run: Run) -> Artifact | None:
@@ -84,12 +113,20 @@ def log_hydra_config(run: Run) -> Artifact | None:
     return run.log_artifact(folder, name=HYDRA_ARTIFACT, type="config")
 
 
-def init(cfg: Any, node: str = "logger", **overrides: Any) -> Run:
-    """``unilog.init`` with the settings of ``cfg[node]`` and ``config=cfg``, then
-    :func:`log_hydra_config`. Keyword ``overrides`` win over the node's settings."""
+def init(cfg: Any, node: str | None = None, **overrides: Any) -> Run:
+    """``unilog.init`` with the settings of ``cfg[node]`` (see
+    :func:`settings_from_hydra`) and ``config=cfg``, then :func:`log_hydra_config`.
+    Keyword ``overrides`` win over the node's settings."""
     run = unilog.init(**{"config": cfg, **settings_from_hydra(cfg, node), **overrides})
     log_hydra_config(run)
     return run
+
+
+def _has_node(cfg: Any, node: str) -> bool:
+    try:
+        return node in cfg
+    except TypeError:
+        return False
 
 
 def _node(cfg: Any, node: str) -> dict[str, Any]:
@@ -114,8 +151,9 @@ def _hydra_config() -> Any:
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 
-def _hydra_names() -> dict[str, str]:
-    """``group`` and ``name`` that Hydra's sweep and job imply (see the module docstring)."""
+def hydra_names() -> dict[str, str]:
+    """``group`` and ``name`` that the running Hydra job implies (see the module
+    docstring); empty outside Hydra. ``UnilogLogger`` takes them too."""
     hydra_cfg = _hydra_config()
     if hydra_cfg is None:
         return {}

@@ -110,6 +110,8 @@ class Run:
         self.tags = s.tags
         self.notes = s.notes
         self.mode = s.mode
+        #: True when this run continues one that existed (``resume=``).
+        self.resumed = s.resumed
         self.dir: Path | None = s.run_dir
         self._settings = s
         self._policy = ErrorPolicy(s.on_error)

@@ -86,7 +86,7 @@ class UnilogLogger(Logger):
                  group: str | None = None, mode: str | None = None, id: str | None = None,
                  resume: str | None = None, on_error: str = "warn", prefix: str = "",
                  isolation: str | None = None, save_code: bool | None = None,
-                 source_files: list[str] | None = None):
+                 source_files: list[str] | None = None, entity: str | None = None):
         super().__init__()
         if log_checkpoints not in CHECKPOINT_MODES:
             raise ConfigError(f"log_checkpoints must be one of {CHECKPOINT_MODES}, "
@@ -96,11 +96,15 @@ class UnilogLogger(Logger):
         self._project = project or settings.default_project()
         self._dir = settings.resolve_dir(dir)
         self._id = str(id or settings.new_run_id())
-        self._init_kwargs = dict(project=self._project, name=name, config=config,
-                                 backends=backends, dir=str(self._dir), tags=tags, notes=notes,
-                                 group=group, mode=mode, id=self._id, on_error=on_error,
-                                 isolation=isolation, save_code=save_code,
-                                 source_files=source_files)
+        self._disabled = settings.resolve_mode(mode) == "disabled"
+        hydra_names = _hydra_names()  # a multirun's group and the job's overrides
+        self._init_kwargs = dict(project=self._project, name=name or hydra_names.get("name"),
+                                 config=config, backends=backends, dir=str(self._dir),
+                                 tags=tags, notes=notes,
+                                 group=group or hydra_names.get("group"), mode=mode,
+                                 id=self._id, on_error=on_error, isolation=isolation,
+                                 save_code=save_code, source_files=source_files,
+                                 entity=entity)
         self._resume = resume
         # A run under an id this logger made up can only be this logger's (or a
         # copy's): it is resumed if it exists. The user's own id follows their resume.
@@ -127,12 +131,14 @@ class UnilogLogger(Logger):
         return self._id
 
     @property
-    def save_dir(self) -> str:
+    def save_dir(self) -> str | None:
         """The run directory, as ``log_dir``: Lightning makes it ``trainer.log_dir``.
 
         Lightning's ``ModelCheckpoint`` (without ``dirpath``) saves into
         ``<save_dir>/<name>/<version>/checkpoints``, which is inside the run
-        directory too.
+        directory too. None for a disabled run (``mode="disabled"``), which
+        writes nothing under unilog's ``dir``: Lightning then uses the
+        Trainer's ``default_root_dir``.
         """
         return self.log_dir
 
@@ -142,8 +148,10 @@ class UnilogLogger(Logger):
         return str(self._dir / self._project)
 
     @property
-    def log_dir(self) -> str:
-        """The run directory, ``<dir>/<project>/<id>``."""
+    def log_dir(self) -> str | None:
+        """The run directory, ``<dir>/<project>/<id>``; None for a disabled run."""
+        if self._disabled:
+            return None
         return str(self._dir / self._project / self._id)
 
     # -- the run -----------------------------------------------------------------
@@ -171,6 +179,10 @@ class UnilogLogger(Logger):
         resume = "allow" if self._may_exist else self._resume
         self._run = unilog.init(**self._init_kwargs, resume=resume,
                                 rank_zero_only=False)  # Lightning decides the rank
+        if not self._run.resumed and "hydra" in sys.modules:
+            from unilog.hydra import log_hydra_config
+
+            log_hydra_config(self._run)  # the job's .hydra/ folder, as unilog.hydra.init
         self._may_exist = True  # from now on, every start continues this run
         self._fresh = True
 
@@ -275,6 +287,17 @@ class UnilogLogger(Logger):
         state = self.__dict__.copy()
         state["_run"] = None
         return state
+
+
+def _hydra_names() -> dict[str, str]:
+    """The ``group`` and ``name`` a running Hydra job implies (``unilog.hydra``'s
+    rule: a multirun's sweep is a group, a job is named after its overrides);
+    empty outside Hydra. Hydra is not imported by this check."""
+    if "hydra" not in sys.modules:
+        return {}
+    from unilog.hydra import hydra_names
+
+    return hydra_names()
 
 
 def _contained(new: Any, current: Any) -> bool:
