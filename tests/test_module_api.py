@@ -207,7 +207,7 @@ def test_wandb_and_swanlab_init_keywords_are_taken(tmp_path):
     import unilog as swanlab
 
     run = swanlab.init(project="p", experiment_name="exp", description="about",
-                       workspace="team", logdir=str(tmp_path / "elsewhere"), mode="local")
+                       workspace="team", log_dir=str(tmp_path / "elsewhere"), mode="local")
     assert (run.name, run.notes, run.mode) == ("exp", "about", "offline")
     assert run.dir.parent.parent == tmp_path / "elsewhere"
     swanlab.finish()
@@ -234,6 +234,12 @@ def test_entity_and_job_type_reach_the_wandb_run(tmp_path):
     assert (record.entity, record.job_type) == ("my-team", "train")
     with pytest.raises(unilog.ConfigError):  # the backend's own option still wins, and is checked
         unilog.init(backends={"wandb": {"entity": "mine", "mode": "bogus"}}, entity="team")
+    # a W&B team is no SwanLab workspace (SwanLab refuses "<Team_Entity>"); workspace= is
+    from unilog import _settings
+
+    backends = [("wandb", {}), ("swanlab", {})]
+    _settings._backend_defaults(backends, entity="t", job_type=None, workspace="ws")
+    assert backends == [("wandb", {"entity": "t"}), ("swanlab", {"workspace": "ws"})]
 
 
 @pytest.mark.parametrize("reinit, returns_current, finished_first, becomes_current", [

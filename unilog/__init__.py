@@ -163,12 +163,12 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         W&B's ``save_code`` (None reads ``$UNILOG_SAVE_CODE``, else False).
     :param source_files: glob patterns, relative to the working directory, of
         files to keep in that artifact too, as Neptune's (``["*.py", "src/**/*.py"]``).
-    :param entity: W&B's entity (team or user), also SwanLab's workspace: the
-        default of the wandb backend's ``entity`` option and SwanLab's ``workspace``.
+    :param entity: W&B's entity (team or user): the default of the wandb
+        backend's ``entity`` option (other backends do not get it).
     :param other_trackers: W&B's and SwanLab's other ``init`` keywords, so their
         calls run unchanged: ``job_type`` (the wandb backend's option),
-        ``experiment_name`` (``name``), ``description`` (``notes``), ``workspace``
-        (``entity``), ``logdir`` (``dir``), and ``reinit``: what to do about a
+        ``workspace`` (SwanLab's), ``experiment_name`` (``name``), ``description``
+        (``notes``), ``logdir``/``log_dir`` (``dir``), and ``reinit``: what to do about a
         current run. None or "default": a second, concurrent run that becomes
         current (unilog's own way; wandb returns the current run in a script);
         "create_new": a concurrent run, the current one stays current;
@@ -190,7 +190,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
                 tags=tags, notes=notes, group=group, mode=mode, id=id, resume=resume,
                 on_error=on_error, rank_zero_only=rank_zero_only, isolation=isolation,
                 entity=entity)
-    reinit, job_type = _current_api.init_keywords(args, other_trackers)
+    reinit, backend_options = _current_api.init_keywords(args, other_trackers)
     policy = _current_api.reinit_policy(reinit)
     if run is not None and policy == "return_previous":
         return run
@@ -200,7 +200,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     trial = _sweep_link.take() if _sweep_link.pending() else None
     if trial is not None:  # this run is a sweep's trial (docs/sweeps.md)
         args = _sweep_link.apply(trial, args)
-    resolved = settings.resolve(**args, job_type=job_type)
+    resolved = settings.resolve(**args, **backend_options)
     resolved.trial = trial
     new = Run(resolved)
     if policy != "create_new" or run is None:

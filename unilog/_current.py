@@ -14,8 +14,8 @@ Also here, what lets other trackers' ``init`` calls run unchanged:
   the current run's config, or, before ``init``, becomes the next run's config
   (``config=`` given to ``init`` wins key by key); ``unilog.config`` stays the view.
 - :func:`init_keywords`: W&B's and SwanLab's ``init`` keywords unilog has under
-  another name (``experiment_name``, ``description``, ``workspace``, ``logdir``,
-  ``job_type``) or a policy for (``reinit``).
+  another name (``experiment_name``, ``description``, ``logdir``), as a backend's
+  option (``job_type``, ``workspace``) or a policy for (``reinit``).
 """
 
 from __future__ import annotations
@@ -152,16 +152,18 @@ def _has_credentials(backend: str) -> bool:
 
 # -- other trackers' init keywords and ``unilog.config = {...}`` ------------------------
 
-#: SwanLab's ``init`` keywords that are unilog's under another name.
-RENAMED = {"experiment_name": "name", "description": "notes", "workspace": "entity",
-           "logdir": "dir"}
+#: SwanLab's ``init`` keywords that are unilog's under another name (``log_dir``
+#: is SwanLab 0.10's spelling, ``logdir`` the older one).
+RENAMED = {"experiment_name": "name", "description": "notes", "logdir": "dir",
+           "log_dir": "dir"}
 #: W&B's ``reinit`` values (booleans are its older spelling of the last two).
 REINIT = (None, "default", "create_new", "finish_previous", "return_previous", True, False)
 
 
-def init_keywords(given: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+def init_keywords(given: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Fold other trackers' keywords in ``kwargs`` into ``given`` (``init``'s own
-    arguments, changed in place); returns ``(reinit, job_type)``.
+    arguments, changed in place); returns ``reinit`` and the keywords that are one
+    backend's option (``job_type``: wandb's, ``workspace``: SwanLab's).
 
     A renamed keyword (``RENAMED``) fills its unilog argument unless that was given
     too, which is a ConfigError. Any other unknown keyword is a TypeError, as
@@ -171,7 +173,8 @@ def init_keywords(given: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, s
 
     kwargs = dict(kwargs)
     reinit = kwargs.pop("reinit", None)
-    job_type = kwargs.pop("job_type", None)
+    options = {"job_type": kwargs.pop("job_type", None),
+               "workspace": kwargs.pop("workspace", None)}
     for alias, own in RENAMED.items():
         if alias not in kwargs:
             continue
@@ -186,7 +189,7 @@ def init_keywords(given: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, s
     if reinit not in REINIT:
         raise ConfigError(f"reinit must be one of {', '.join(map(repr, REINIT))} "
                           f"(as wandb's), not {reinit!r}")
-    return reinit, job_type
+    return reinit, options
 
 
 def reinit_policy(reinit: Any) -> str:

@@ -245,7 +245,8 @@ def distributed_rank() -> int:
 
 
 def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, id, resume,
-            on_error, rank_zero_only, isolation=None, entity=None, job_type=None) -> Settings:
+            on_error, rank_zero_only, isolation=None, entity=None, job_type=None,
+            workspace=None) -> Settings:
     """Validate every argument of ``init`` and fill in defaults."""
     mode = resolve_mode(mode)
     if isinstance(resume, bool) or resume in ("auto", "never"):
@@ -273,7 +274,7 @@ def resolve(*, project, name, config, backends, dir, tags, notes, group, mode, i
     if mode == "disabled":
         return s
     s.backends = parse_backends(backends)
-    _backend_defaults(s.backends, entity, job_type)
+    _backend_defaults(s.backends, entity=entity, job_type=job_type, workspace=workspace)
     if LOCAL_RECORD not in dict(s.backends):
         s.backends.insert(0, (LOCAL_RECORD, {}))
     s.backend_classes = {name: (get_backend_class(name), opts) for name, opts in s.backends}
@@ -299,19 +300,21 @@ def resolve_mode(mode: str | None) -> str:
     return mode
 
 
-def _backend_defaults(backends: list[tuple[str, dict[str, Any]]], entity: str | None,
-                      job_type: str | None) -> None:
-    """``init``'s ``entity`` and ``job_type``, as the options of the backends that have
-    them (wandb's ``entity`` and ``job_type``, SwanLab's ``workspace``), unless a
-    backend's own option says otherwise."""
-    for name, options in backends:
-        if name == "wandb":
-            if entity is not None:
-                options.setdefault("entity", entity)
-            if job_type is not None:
-                options.setdefault("job_type", job_type)
-        elif name == "swanlab" and entity is not None:
-            options.setdefault("workspace", entity)
+#: ``init``'s keywords that are one backend's option of the same name: W&B's
+#: ``entity`` and ``job_type`` (a W&B team means nothing to SwanLab), SwanLab's
+#: ``workspace``.
+BACKEND_KEYWORDS = {"entity": "wandb", "job_type": "wandb", "workspace": "swanlab"}
+
+
+def _backend_defaults(backends: list[tuple[str, dict[str, Any]]], **given: Any) -> None:
+    """Each of ``BACKEND_KEYWORDS`` given to ``init``, as its backend's option,
+    unless that backend's own option says otherwise."""
+    for keyword, value in given.items():
+        if value is None:
+            continue
+        for name, options in backends:
+            if name == BACKEND_KEYWORDS[keyword]:
+                options.setdefault(keyword, value)
 
 
 def _resolve_resume(s: Settings, resume: str | None) -> None:

@@ -52,7 +52,7 @@ INIT_KEYS = ("project", "name", "backends", "dir", "tags", "notes", "group", "mo
 #: (as that tracker's ``init`` keywords, which ``unilog.init`` also takes).
 TRACKER_NODES = {
     "wandb": ("job_type", "reinit"),
-    "swanlab": ("experiment_name", "description", "workspace", "logdir"),
+    "swanlab": ("experiment_name", "description", "workspace", "logdir", "log_dir"),
 }
 #: The node looked for when none is named: unilog's own, then the trackers'.
 NODES = ("logger", *TRACKER_NODES)
