@@ -261,3 +261,28 @@ def test_reinit_decides_what_a_second_init_does(reinit, returns_current, finishe
     for run in {first, second}:
         run.finish()
     assert unilog.run is None
+
+
+def test_wandb_call_shapes_config_update_add_reference_and_table_add_data(tmp_path):
+    import unilog as wandb
+
+    run = wandb.init(project="p", config={"lr": 0.1}, mode="offline")
+    wandb.config.update({"lr": 0.2}, allow_val_change=True)  # wandb's keyword, not a key
+    assert run.config.as_dict() == {"lr": 0.2}
+    table = wandb.Table(columns=["x", "pred"])
+    table.add_data(1, "cat")
+    table.add_data(2, "dog")
+    wandb.log({"preds": table})
+    table.add_data(3, "cow")  # after the log: reaches the next log only
+    wandb.log({"preds": table})
+    with pytest.raises(ValueError, match="add_data got 1 cells but the table has 2 columns"):
+        table.add_data(4)
+    art = wandb.Artifact("data", type="dataset")
+    art.add_reference("s3://bucket/data", checksum=False, max_objects=10)
+    run.log_artifact(art)
+    wandb.finish()
+    data = unilog.read_run(run.dir)
+    files = [Path(run.dir, value) for _, value in data.series("preds")]
+    assert [len(f.read_text().splitlines()) for f in files] == [3, 4]  # header + rows
+    (logged,) = data.artifacts
+    assert logged.metadata["references"][0]["uri"] == "s3://bucket/data"

@@ -187,8 +187,12 @@ class Config:
     def __setitem__(self, key: str, value: Any) -> None:
         self.update({key: value})
 
-    def update(self, values: Any = None, **kwargs: Any) -> None:
-        """Merge ``values`` (any accepted config type) and keywords, then send the change."""
+    def update(self, values: Any = None, *, allow_val_change: bool | None = None,
+               **kwargs: Any) -> None:
+        """Merge ``values`` (any accepted config type) and keywords, then send the change.
+
+        ``allow_val_change`` is wandb's keyword, taken and ignored: a unilog config
+        always takes a changed value (every backend gets the new one)."""
         new = to_dict(values)
         new.update(kwargs)
         _merge(self._data, {str(k): v for k, v in new.items()})

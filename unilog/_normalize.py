@@ -119,7 +119,7 @@ def normalize_value(value: Any) -> Any:
 
     Raises TypeError with the rule when the value cannot be logged.
     """
-    from unilog.media import Media, Text
+    from unilog.media import Media, Table, Text
 
     if value is None:
         return None
@@ -132,7 +132,8 @@ def normalize_value(value: Any) -> Any:
         # dispatcher and backends test ``type(v) is float``/``int``.
         return int(value) if isinstance(value, int) else float(value)
     if isinstance(value, (Media, PendingScalar)):
-        return value
+        # A table's rows can still grow (add_data) while the backends write it.
+        return value._logged_copy() if isinstance(value, Table) else value
     if isinstance(value, str):
         return Text(value)
     if is_tensor(value):

@@ -178,9 +178,12 @@ class Artifact:
         for rel, path in _walk(src):
             self._staged.append((path, prefix + rel))
 
-    def add_reference(self, uri: str, name: str | None = None) -> None:
+    def add_reference(self, uri: str, name: str | None = None, checksum: bool = True,
+                      max_objects: int | None = None) -> None:
         """Record ``uri`` (``s3://...``, ``https://...``, a path) in the artifact's
-        metadata under ``references``; nothing is copied or fetched."""
+        metadata under ``references``; nothing is copied or fetched. ``checksum``
+        and ``max_objects`` are W&B's, taken and ignored: unilog never lists or
+        reads what a reference names."""
         self._unlogged(None)
         if not isinstance(uri, str) or not uri:
             raise ArtifactError(f"artifact {self.name!r}: a reference is a URI (str), not "

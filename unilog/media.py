@@ -400,6 +400,24 @@ class Table(Media):
                 )
         self.rows: list[list] = rows
 
+    def add_data(self, *cells: Any) -> None:
+        """Add one row (W&B's ``table.add_data(a, b, c)``); one cell per column.
+
+        A table is read when it is logged: rows added later reach the next
+        ``log`` of it, not the earlier one."""
+        if len(cells) != len(self.columns):
+            raise ValueError(f"add_data got {len(cells)} cells but the table has "
+                             f"{len(self.columns)} columns {self.columns}")
+        self.rows.append(_row(cells, len(self.rows)))
+
+    def _logged_copy(self) -> Table:
+        """A copy with its own list of rows, for a ``log``: ``add_data`` after the
+        log must not change what the backends are still to write."""
+        copy = Table.__new__(Table)
+        copy.__dict__.update(self.__dict__)
+        copy.rows = list(self.rows)
+        return copy
+
     def to_csv_text(self) -> str:
         """The table as CSV, header first (None cells are empty)."""
         out = io.StringIO()
