@@ -28,6 +28,15 @@ from unilog.tensors import PendingScalar
 
 logger = logging.getLogger("unilog")
 
+#: Held while a backend imports its SDK (``Backend.import_sdk``): one at a time.
+#: Backends open on threads of their own, all at once; two threads importing, at
+#: once, a package two SDKs share (numpy: mlflow's scipy and tensorboard both
+#: import it) can each meet it half-initialised, since the import system hands a
+#: module still being imported to the second thread rather than deadlock. mlflow
+#: then failed to open ("module 'numpy._core' has no attribute '_multiarray_umath'")
+#: in about one run in five with wandb, tensorboard and histograms beside it.
+_SDK_IMPORT = threading.Lock()
+
 # Everything a backend can throw stays in its worker: SystemExit from an SDK,
 # a leaked asyncio.CancelledError... (a worker thread never gets Ctrl-C).
 _CAUGHT = BaseException
@@ -102,6 +111,8 @@ class BackendAdapter:
     def open(self) -> bool:
         """Open the backend; False when it failed (the worker then only counts what it misses)."""
         try:
+            with _SDK_IMPORT:
+                self.backend.import_sdk(self._run)
             self.info = dict(self.backend.open(self._run) or {})
             # "fresh": the backend's run is new, holding nothing (for the ledger only).
             self._fresh = bool(self.info.pop("fresh", False))
@@ -153,8 +164,8 @@ class BackendAdapter:
         self.counts.done += n
 
     def deliver(self, kind: str, payload: Any) -> None:
-        """Deliver the config, summary values or an artifact (or note a ``gap``:
-        rows lost before they reached this worker)."""
+        """Deliver the config, summary values, the run's tags or an artifact (or note
+        a ``gap``: rows lost before they reached this worker)."""
         if kind == "gap":
             if self.ledger is not None:
                 self.ledger.gap()
@@ -167,7 +178,7 @@ class BackendAdapter:
             self.counts.skipped += 1
         else:
             method = {"config": self.backend.log_config, "summary": self.backend.log_summary,
-                      "artifact": self.backend.log_artifact}[kind]
+                      "tags": self.backend.set_tags, "artifact": self.backend.log_artifact}[kind]
             if self._call(kind, method, payload):
                 self.counts.delivered += 1
                 if self.ledger is not None:

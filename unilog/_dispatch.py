@@ -300,6 +300,11 @@ class RecordHooks:
         self.put_record(("summary", summary))
 
     @hookimpl
+    def unilog_dispatch_tags(self, tags: tuple[str, ...]) -> None:
+        """Queue the run's tags (never raises)."""
+        self.put_record(("tags", tuple(tags)))
+
+    @hookimpl
     def unilog_dispatch_artifact(self, artifact: Any) -> None:
         """Queue an artifact (never raises)."""
         self.put_record(("artifact", artifact))
@@ -334,7 +339,7 @@ class BackendWorker(RecordHooks, Worker):
             self.put(row)
 
     def put_record(self, record: tuple[str, Any]) -> None:
-        """Queue a config, summary or artifact record (never raises)."""
+        """Queue a config, summary, tags or artifact record (never raises)."""
         self.put(record)
 
     def _note_gap(self) -> None:

@@ -205,6 +205,8 @@ class Host:
                 hook.unilog_dispatch_config(config=record[1])
             elif record[0] == "summary":
                 hook.unilog_dispatch_summary(summary=record[1])
+            elif record[0] == "tags":
+                hook.unilog_dispatch_tags(tags=record[1])
             elif record[0] == "gap":  # records were dropped before the child got them
                 for member in dispatcher.members:
                     member.put_record(record)
@@ -301,6 +303,21 @@ def _watch_parent(host: Host, parent: int) -> None:
         os._exit(0)
 
 
+def _import_shared_packages() -> None:
+    """Import numpy here, before any backend opens, when it is installed.
+
+    This thread unpickles what the training process sends: a histogram or image
+    holds numpy arrays, whose unpickling imports numpy. Done while a backend's
+    worker imports its SDK (mlflow -> scipy -> numpy.testing), each thread could
+    meet numpy half-initialised ("module 'numpy._core' has no attribute
+    '_multiarray_umath'", mlflow failing to open in about one run in five with
+    histograms). Every SDK unilog ships a backend for imports numpy anyway."""
+    from importlib.util import find_spec
+
+    if find_spec("numpy") is not None:  # before the workers start: no other import runs
+        import numpy  # noqa: F401
+
+
 def main(argv: list[str]) -> int:
     """Serve the training process until EOF."""
     for variable in _NOT_ADOPTED:
@@ -320,6 +337,7 @@ def main(argv: list[str]) -> int:
     # An SDK that forks here (not exec) must not keep the pipe open in its child:
     # the training process would never see this process end.
     os.register_at_fork(after_in_child=lambda: (receive.close(), channel.close()))
+    _import_shared_packages()
     while True:
         try:
             data = receive.recv_bytes()

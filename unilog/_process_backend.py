@@ -107,6 +107,10 @@ class ProcessBackend(Backend):
         """Forwarded."""
         self._ask("log_summary", summary)
 
+    def set_tags(self, tags: tuple[str, ...]) -> None:
+        """Forwarded."""
+        self._ask("set_tags", tuple(tags))
+
     def log_artifact(self, artifact: Any) -> None:
         """Forwarded (the files are read from the run directory by the child)."""
         self._ask("log_artifact", artifact)

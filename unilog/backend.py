@@ -4,8 +4,8 @@ A backend is a subclass of :class:`Backend` registered by a plugin through the
 ``unilog_register_backends`` hook. The core creates it with the user's options
 as keywords, then calls its methods **only on that backend's own worker
 thread**, in order: ``open`` once, then any of ``log_rows``/``log_config``/
-``log_summary``/``log_artifact``/``flush``, then ``close`` once. A method may
-raise: the worker catches it and applies the run's ``on_error`` policy.
+``log_summary``/``set_tags``/``log_artifact``/``flush``, then ``close`` once. A
+method may raise: the worker catches it and applies the run's ``on_error`` policy.
 
 Before a backend sees a row, the core has already adapted it to the
 backend's :class:`Capabilities`: keys follow its :class:`KeyRule`, media types
@@ -17,6 +17,7 @@ are resolved to Python numbers, and steps never go backwards unless it declared
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 import re
@@ -273,6 +274,19 @@ class Backend:
             raise TypeError(f"unknown option(s) {', '.join(sorted(options))} for backend "
                             f"{self.name!r}")
 
+    def import_sdk(self, run: RunInfo) -> None:
+        """Import the SDK modules ``open`` will need (default: ``requires``).
+
+        unilog calls it just before ``open``, holding a lock that lets one backend
+        import at a time: backends open on threads of their own, and two threads
+        importing a package two SDKs share (numpy, protobuf) at once can each
+        meet it half-initialised. Override it to import what ``open`` imports
+        beyond the top-level modules (submodules that pull in numpy or scipy), or
+        to set what the SDK reads at import first (``open`` must still work when
+        called alone)."""
+        for module in self.requires:
+            importlib.import_module(module)
+
     def open(self, run: RunInfo) -> dict[str, Any] | None:
         """Start the backend's run. Return its own identity (``{"id": ..., "url": ...}``),
         which goes into the run manifest so the run can be resumed everywhere.
@@ -310,6 +324,13 @@ class Backend:
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         """Store summary values set through ``run.summary``."""
+
+    def set_tags(self, tags: tuple[str, ...]) -> None:
+        """The run's tags changed (``run.add_tags``): ``tags`` is all of them, in order,
+        those given at ``open`` (``RunInfo.tags``) first. Tags are only ever added.
+        Called between the rows logged before and after the change. The default
+        does nothing: a backend whose store cannot change a run's tags keeps the
+        ones it was opened with (``unilog sync`` opens a backend with the final tags)."""
 
     def log_artifact(self, artifact: Artifact) -> None:
         """Store an artifact (its files are already in the run directory)."""

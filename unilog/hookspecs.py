@@ -104,6 +104,16 @@ def unilog_dispatch_summary(summary: dict[str, Any]) -> None:
 
 
 @hookspec
+def unilog_dispatch_tags(tags: tuple[str, ...]) -> None:
+    """Hand the run's tags to every backend after ``run.add_tags`` added some.
+
+    ``tags`` is all of the run's tags, in order (those given to ``init`` first),
+    not only the new ones. Queued in order with the rows, so a backend gets them
+    between the rows logged before and after the call. Must not raise.
+    """
+
+
+@hookspec
 def unilog_dispatch_artifact(artifact: Artifact) -> None:
     """Hand a stored artifact to every backend. Must not raise."""
 

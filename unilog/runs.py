@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from unilog import _lifecycle as lifecycle, _settings as settings
 from unilog.artifacts import (
@@ -36,8 +36,8 @@ from unilog.artifacts import (
 from unilog.backend import Row, RunInfo
 from unilog._config import Config, redact, to_dict, to_plain
 from unilog._dispatch import BackendWorker, Dispatcher
-from unilog.errors import (ArtifactError, KeyCollisionError, StepError, UnilogError,
-                           UnilogWarning)
+from unilog.errors import (ArtifactError, ConfigError, KeyCollisionError, StepError,
+                           UnilogError, UnilogWarning)
 from unilog.media import Text
 from unilog._manifest import Manifest, provenance
 from unilog._normalize import Issues, flatten, normalize_value
@@ -107,7 +107,7 @@ class Run:
         self.name = s.name
         self.project = s.project
         self.group = s.group
-        self.tags = s.tags
+        self._tags: tuple[str, ...] = tuple(s.tags)
         self.notes = s.notes
         self.mode = s.mode
         #: True when this run continues one that existed (``resume=``).
@@ -379,6 +379,65 @@ class Run:
         if not self._disabled and not self._after_finish("summary update"):
             with self._lock:
                 self._hook.unilog_dispatch_summary(summary=redact(values))
+
+    # -- tags -------------------------------------------------------------------
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's tags, in order: those given to ``init``, then those added since.
+
+        Assignable as wandb's ``run.tags`` is, to add tags: ``run.tags = run.tags +
+        ("new",)`` adds those not there yet, like :meth:`add_tags`. Tags cannot be
+        removed: a new value that leaves out a current tag is a ConfigError naming
+        it (and changes nothing)."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, tags: str | Iterable[str]) -> None:
+        given = _tag_list("run.tags = ...", (tags,))
+        missing = [tag for tag in self._tags if tag not in given]
+        if missing:
+            raise ConfigError(
+                f"run.tags = ...: tags cannot be removed from a run, and the new value "
+                f"leaves out {', '.join(map(repr, missing))}; assign the current tags plus "
+                "new ones (run.tags = run.tags + ('new',)) or call run.add_tags('new')")
+        self.add_tags(given)
+
+    def add_tags(self, *tags: str | Iterable[str]) -> None:
+        """Add tags to the run, as Neptune's ``run["sys/tags"].add([...])`` and
+        wandb's ``run.tags += ("x",)`` do: ``run.add_tags("best")``,
+        ``run.add_tags(["a", "b"])`` or ``run.add_tags("a", "b")``.
+
+        Each tag must be a non-empty str (else a ConfigError naming it, and no tag
+        is added). Tags the run has already are left out, the order is kept.
+        The new tags go into ``run.json`` at once and to every backend, in order
+        with the rows logged before and after the call (each backend's
+        :meth:`unilog.Backend.set_tags` gets the whole set; what each backend
+        makes of it: docs/backends.md). On a disabled run only ``run.tags``
+        changes. After ``finish`` the call is ignored, with one warning.
+        """
+        given = _tag_list("add_tags", tags)
+        if self._forked:  # the run is the parent's: a child changes nothing of it
+            self._warn_once("fork", "add_tags", f"run {self.id} belongs to the process that "
+                            "forked this one: add_tags in a forked child is ignored")
+            return
+        if self._disabled:
+            self._tags = (*self._tags, *[t for t in given if t not in self._tags])
+            return
+        with self._lock:
+            if self._finished:
+                self._warn_once("finished", "add_tags", "add_tags() after finish() is "
+                                "ignored: the run's tags stay as they were")
+                return
+            new = [tag for tag in given if tag not in self._tags]
+            if not new:
+                return
+            self._tags = (*self._tags, *new)
+            try:
+                self._manifest.update(tags=list(self._tags))
+            except OSError as exc:  # a full disk: the backends still get the tags
+                self._policy.report(settings.LOCAL_RECORD, exc, "add_tags")
+            self._hook.unilog_dispatch_tags(tags=self._tags)
 
     def _after_finish(self, what: str) -> bool:
         """True (with a one-time warning) when the run has already finished."""
@@ -666,6 +725,32 @@ def start_dispatcher(backends: list[tuple[str, Any, dict[str, Any], int | None]]
     dispatcher.start()
     dispatcher.hook.unilog_dispatch_config(config=info.config)
     return dispatcher
+
+
+def _tag_list(where: str, given: tuple[Any, ...]) -> list[str]:
+    """The tags in ``given`` (each a str or an iterable of str), each once, in order;
+    a ConfigError naming the first that is not a non-empty str."""
+    tags: list[str] = []
+    for item in given:
+        if isinstance(item, str):
+            items: Iterable[Any] = (item,)
+        elif isinstance(item, (bytes, bytearray)):
+            raise ConfigError(f"{where}: tags are a str or an iterable of str, not "
+                              f"{type(item).__name__} {item!r}")
+        else:
+            try:
+                items = list(item)
+            except TypeError:
+                raise ConfigError(f"{where}: tags are a str or an iterable of str, not "
+                                  f"{type(item).__name__} {item!r}") from None
+        for tag in items:
+            if not isinstance(tag, str) or not tag:
+                kind = "" if isinstance(tag, str) else f" ({type(tag).__name__})"
+                raise ConfigError(f"{where}: tag {tag!r}{kind} is not allowed: each tag "
+                                  "must be a non-empty str")
+            if tag not in tags:
+                tags.append(str(tag))
+    return tags
 
 
 #: The counts of a finish report that add up over the sessions of a resumed run.

@@ -20,6 +20,8 @@ What goes where:
   after it was logged stays, the new one goes to tag
   ``unilog.param_changed.<key>`` (and the config artifact), with one warning;
 - tags ``unilog.tag.<tag>`` (value: the tag) and ``unilog.tags`` (JSON list),
+  set at open; tags added later (``run.add_tags``) add their ``unilog.tag.<tag>``
+  and set ``unilog.tags`` again to the whole list;
   notes ``mlflow.note.content``, group ``unilog.group``, plus
   ``unilog.run_id``, ``unilog.run_dir``, ``unilog.project``;
 - ``run.summary``: numbers as metrics ``summary/<key>`` at the last step,
@@ -139,6 +141,8 @@ class MLflowBackend(MLflowArtifacts, Backend):
         self._summary_names = KeyMapper(KEY_RULE)
         self._collisions: list[str] = []  # collisions found, not yet raised
         self._param_tags: dict[str, str] = {}  # param name -> value of its changed tag
+        self._tag_names = KeyMapper(KEY_RULE)  # unilog.tag.<tag> -> its MLflow name
+        self._tags_sent: list[str] = []  # the run's tags, as unilog.tags holds them
         self._artifacts: dict[str, dict[str, Any]] = {}  # name -> {"aliases": {...}}
         self._alias_warned: set[str] = set()  # artifact names whose alias tag was cut
         self._bad_index: set[tuple[str, str]] = set()  # (run id, name): invalid tag, warned
@@ -147,6 +151,15 @@ class MLflowBackend(MLflowArtifacts, Backend):
         self._last_step = 0
 
     # -- open ---------------------------------------------------------------------
+
+    def import_sdk(self, run: RunInfo) -> None:
+        """``mlflow.tracking`` and its entities (they import numpy and scipy);
+        not for a remote store offline, which ``open`` skips."""
+        if run.mode == "offline" and is_remote(self._resolve_uri(run, create=False)):
+            return
+        if run.mode == "offline":  # mlflow's telemetry starts at import: off, unless told
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        self._sdk = _import_mlflow()
 
     def open(self, run: RunInfo) -> dict[str, Any]:
         """Find or create the experiment; create the run, or continue it on resume."""
@@ -202,15 +215,33 @@ class MLflowBackend(MLflowArtifacts, Backend):
 
     def _run_tags(self, run: RunInfo) -> dict[str, str]:
         tags = _run_tags(run)
-        names, prefix = KeyMapper(KEY_RULE), "unilog.tag."
-        for tag in run.tags:
-            name = names.map(prefix + tag)
-            if name is not None:
-                tags[name] = tag
-        # Reported by the first log_config: raising here would disable the backend.
-        for owner, later, taken in names.take_collisions():
-            self._collision("tags", owner[len(prefix):], later[len(prefix):], taken)
+        # Collisions are reported by the first log_config: raising here would
+        # disable the backend.
+        tags.update(self._tag_values(run.tags))
+        self._tags_sent = list(run.tags)
         return tags
+
+    def _tag_values(self, tags: Any) -> dict[str, str]:
+        """``{unilog.tag.<tag> (as MLflow names it): tag}``; collisions noted."""
+        prefix, values = "unilog.tag.", {}
+        for tag in tags:
+            name = self._tag_names.map(prefix + tag)
+            if name is not None:
+                values[name] = tag
+        for owner, later, taken in self._tag_names.take_collisions():
+            self._collision("tags", owner[len(prefix):], later[len(prefix):], taken)
+        return values
+
+    def set_tags(self, tags: tuple[str, ...]) -> None:
+        """Tags added to the run: their ``unilog.tag.<tag>``, and ``unilog.tags`` again."""
+        if self._client is None:
+            return
+        new = [tag for tag in tags if tag not in self._tags_sent]
+        values = self._tag_values(new)
+        values["unilog.tags"] = json.dumps(list(tags))
+        self._set_tags(values)
+        self._tags_sent = list(tags)
+        self._raise_collisions()
 
     def _collision(self, what: str, first: str, second: str, name: str,
                    kept_in: str = "the local record has it") -> None:

@@ -41,9 +41,9 @@ What goes where:
   ``Table``: a CSV file at ``<key>/step_<n>``; ``Histogram``: no Neptune type,
   so the core keeps it as a file in the local record;
 - config: ``parameters/<a>/<b>`` (bool/int/float/str as such, anything else as
-  ``str(value)``); tags ``sys/tags``; notes ``sys/description``; name
-  ``sys/name``; group ``sys/group_tags``; ``unilog/run_id``, ``unilog/project``,
-  ``unilog/dir``;
+  ``str(value)``); tags ``sys/tags`` (tags added later: ``sys/tags.add``); notes
+  ``sys/description``; name ``sys/name``; group ``sys/group_tags``;
+  ``unilog/run_id``, ``unilog/project``, ``unilog/dir``;
 - ``run.summary``: ``summary/<key>`` (numbers as floats, others as JSON text);
 - artifacts: the files at ``artifacts/<name>/v<N>/files/<path>`` (an upload of the
   run's content-addressed blob), ``.../type``, ``.../digest``, the unilog manifest
@@ -123,18 +123,29 @@ class NeptuneBackend(Backend):
         self.request_timeout = request_timeout
         self.stop_timeout = stop_timeout
         self.neptune_run: Any = None  # the SDK's Run (public: tests use debug's fetch API)
+        self._tags: set[str] = set()  # tags sys/tags holds
         self._params: dict[str, Any] = {}  # parameters already sent
         self._nonfinite_warned = False
         self._last_step = 0
 
-    def open(self, run: RunInfo) -> dict[str, Any]:
-        """Create (or, online, continue) the Neptune run; returns its id and mode."""
-        mode = self.sdk_mode or ("offline" if run.mode == "offline" else "async")
-        self._last_step = max(0, run.start_step - 1)
+    def import_sdk(self, run: RunInfo) -> None:
+        """neptune, with the retry bounds it reads at import set first."""
+        self._sdk = self._import(self._mode(run))
+
+    def _mode(self, run: RunInfo) -> str:
+        return self.sdk_mode or ("offline" if run.mode == "offline" else "async")
+
+    def _import(self, mode: str) -> Any:
         if mode in ("async", "sync"):  # read by neptune at import: bound the retries
             os.environ.setdefault("NEPTUNE_RETRIES_TIMEOUT", str(int(self.retries_timeout)))
             os.environ.setdefault("NEPTUNE_REQUEST_TIMEOUT", str(int(self.request_timeout)))
-        self._sdk = _import_neptune()
+        return _import_neptune()
+
+    def open(self, run: RunInfo) -> dict[str, Any]:
+        """Create (or, online, continue) the Neptune run; returns its id and mode."""
+        mode = self._mode(run)
+        self._last_step = max(0, run.start_step - 1)
+        self._sdk = self._import(mode)
         previous = (run.previous.get(self.name) or {}).get("info") or {}
         with_id = previous.get("id") if run.resumed and mode in ("async", "sync") else None
         kwargs: dict[str, Any] = dict(
@@ -152,6 +163,7 @@ class NeptuneBackend(Backend):
             nrun["sys/tags"].add(list(run.tags))
         if run.group:
             nrun["sys/group_tags"].add([run.group])
+        self._tags = set(run.tags)
         nrun["unilog/run_id"] = run.id
         nrun["unilog/project"] = run.project
         nrun["unilog/dir"] = str(run.dir)
@@ -247,6 +259,13 @@ class NeptuneBackend(Backend):
                 self._params[key] = (type(value), value)
                 path = "/".join(p for p in key.split("/") if p) or "_"
                 self.neptune_run[f"parameters/{path}"] = value
+
+    def set_tags(self, tags: tuple[str, ...]) -> None:
+        """Add the tags not sent yet to ``sys/tags`` (Neptune's ``run["sys/tags"].add``)."""
+        new = [tag for tag in tags if tag not in self._tags]
+        if new:
+            self.neptune_run["sys/tags"].add(new)
+            self._tags.update(new)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         """``summary/<key>``: numbers as floats, anything else as JSON text."""

@@ -23,8 +23,11 @@ What goes where:
   histograms and tables have no plain equivalent in SwanLab, so they are not
   declared: the local record keeps them as files;
 - config: ``run.config.update`` with the nesting kept (``files/config.yaml``);
-- name, project, group, notes (SwanLab's description), tags: at init only
-  (SwanLab cannot change tags later);
+- name, project, group, notes (SwanLab's description), tags: at init only.
+  SwanLab 0.10.3 cannot change a run's tags later (its run object has no tags
+  API and its record stream holds them only in the start record), so tags added
+  with ``run.add_tags`` do not reach a live SwanLab run (``set_tags`` is the
+  base class's no-op); ``unilog sync --to swanlab`` opens a run with all of them;
 - ``run.summary``: numbers as scalars ``summary/<key>`` at the latest step,
   anything else as text ``summary/<key>``;
 - artifacts: each version's files COPIED to ``files/artifacts/<name>/v<N>/``

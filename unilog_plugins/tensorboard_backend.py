@@ -29,7 +29,8 @@ What goes where, at unilog's step and the row's wall time:
   killed are FAILURE (TensorBoard has no ABORTED), and text ``run/status``
   says which it was;
 - name, project, group, notes, tags: text ``run/<field>`` at step 0 (tags as a
-  one-column table);
+  one-column table); tags added later (``run.add_tags``): text ``run/tags`` again,
+  all of the run's tags, at the latest step (the last ``run/tags`` event is the set);
 - ``run.summary``: scalars or text under ``summary/<key>`` at the latest step;
 - artifacts: TensorBoard has no artifact store, so each version is recorded as
   text ``artifacts/<name>`` (JSON: version, type, aliases, digest, each file's
@@ -192,6 +193,10 @@ class TensorBoardBackend(Backend):
 
     # -- lifecycle -----------------------------------------------------------------
 
+    def import_sdk(self, run: RunInfo) -> None:
+        """tensorboard's protobuf and plugin modules (they import numpy)."""
+        self._pb = _load_sdk()
+
     def open(self, run: RunInfo) -> dict[str, Any]:
         """Create the event file (a new one on resume, beside the old ones)."""
         self._pb = _load_sdk()
@@ -233,6 +238,10 @@ class TensorBoardBackend(Backend):
         if run.tags:
             values.append(self._text_value("run/tags", list(run.tags)))
         self._add(values, step=0, wall_time=run.start_time or time.time())
+
+    def set_tags(self, tags: tuple[str, ...]) -> None:
+        """Text ``run/tags`` again with all of the run's tags, at the latest step."""
+        self._add([self._text_value("run/tags", list(tags))])
 
     def flush(self) -> None:
         """Write the hparams if they changed and push buffered events to the file."""

@@ -19,6 +19,9 @@ backend's own run object (never the global ``wandb.log``):
 - config: ``wandb.config``, nested dicts kept (top-level keys that changed are
   updated, ``allow_val_change=True``);
 - ``run.summary``: ``wandb.summary``;
+- tags added after ``init`` (``run.add_tags``): ``wandb_run.tags`` set to all of
+  the run's tags (a run record in the ``.wandb`` file), as wandb's own
+  ``run.tags = run.tags + ("x",)`` does;
 - artifacts: ``wandb.Artifact(name, type, metadata=...)`` whose files are the
   blobs in the run directory (added ``policy="immutable"``: no staging copy),
   logged with the unilog aliases; the description names unilog's version;
@@ -245,6 +248,10 @@ class WandbBackend(Backend):
             self._wb.summary.update(values)
         if collisions:
             raise KeyCollisionError(self.name, "; ".join(collisions))
+
+    def set_tags(self, tags: tuple[str, ...]) -> None:
+        """Set the wandb run's tags to all of the run's tags (wandb's ``run.tags = ...``)."""
+        self._wb.tags = tuple(_tags(tags) or ())
 
     def log_artifact(self, artifact: Any) -> None:
         """A ``wandb.Artifact`` of the run directory's blobs, logged with the aliases."""

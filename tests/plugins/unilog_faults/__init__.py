@@ -120,7 +120,7 @@ class Recorder(Backend):
             key_rule=KeyRule(allowed=allowed, max_length=max_length),
         )
         RECORDED[label] = self.data = {"rows": [], "config": [], "summary": {}, "artifacts": [],
-                                       "open": None, "close": None, "flushes": 0,
+                                       "tags": [], "open": None, "close": None, "flushes": 0,
                                        "refuse_keys": self.refuse_keys}
 
     def open(self, run):
@@ -147,6 +147,10 @@ class Recorder(Backend):
 
     def log_summary(self, summary):
         self.data["summary"].update(summary)
+
+    def set_tags(self, tags):
+        """Kept as (rows received before them, the tags): the tests check the order."""
+        self.data["tags"].append((len(self.data["rows"]), tuple(tags)))
 
     def log_artifact(self, artifact):
         self.data["artifacts"].append(artifact)
