@@ -302,7 +302,7 @@ def test_init_run_arguments(monkeypatch):
     assert run.get_url() == run.unilog_run.dir.as_uri()
     run.stop()
     assert "secret-token" not in (run.unilog_run.dir / "run.json").read_text()
-    from unilog.compat.neptune import _with_neptune_project
+    from unilog.compat.neptune._options import _with_neptune_project
 
     assert _with_neptune_project(["csv", {"name": "neptune", "x": 1}], "ws/p") == [
         {"name": "csv"}, {"name": "neptune", "x": 1, "project": "ws/p"}]
