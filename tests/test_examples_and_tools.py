@@ -243,3 +243,18 @@ def test_every_install_hint_names_the_unilog_ml_distribution():
     assert unilog.__version__ == dist.version
     error = unilog.BackendNotInstalled("x", "x_sdk", "mlflow")
     assert "pip install 'unilog-ml[mlflow]'" in str(error)
+
+
+def test_the_package_config_ships_every_package_of_the_source_tree():
+    """A non-editable install holds every package (``unilog.importers`` and
+    ``unilog.compat`` were once left out of a hand-written list)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from setuptools import find_packages
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    shipped = set(find_packages(where=REPO, include=include))
+    in_tree = {str(p.parent.relative_to(REPO)).replace(os.sep, ".")
+               for top in ("unilog", "unilog_plugins") for p in (REPO / top).rglob("__init__.py")}
+    assert shipped == in_tree
+    assert {"unilog.importers", "unilog.compat.neptune"} <= shipped
