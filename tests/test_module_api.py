@@ -83,6 +83,8 @@ def test_login_is_a_no_op_offline_and_checks_keys_online(monkeypatch, caplog, tm
     assert os.environ["WANDB_API_KEY"] == "k-123"
     monkeypatch.setenv("UNILOG_BACKENDS", "swanlab")
     assert unilog.login(relogin=True, host="https://example.invalid") is False  # ignored kwargs
+    assert unilog.login(api_key="s-456") is True  # SwanLab's keyword for the key
+    assert os.environ["SWANLAB_API_KEY"] == "s-456"
 
 
 def test_use_artifact_checks_the_type_when_given(tmp_path):
@@ -168,6 +170,10 @@ def test_project_references_resolve_exactly_or_fail_clearly(tmp_path):
         consumer.use_artifact("a/b/c/model")
     with pytest.raises(unilog.ArtifactError, match="no run 'ghost'"):
         consumer.use_artifact("ghost/model:best")  # neither a run here nor a project
+    weights.write_bytes(b"v2")
+    consumer.log_artifact(weights, name="model", type="model")
+    # this run's own project, as W&B code writes it: f"{project}/model:latest"
+    assert consumer.use_artifact("finetune/model:latest").run_id == "cons1"
     consumer.finish()
     # A run of this project named like another project: the short form is ambiguous.
     clash = unilog.init(project="finetune", id="pretrain")
@@ -286,3 +292,50 @@ def test_wandb_call_shapes_config_update_add_reference_and_table_add_data(tmp_pa
     assert [len(f.read_text().splitlines()) for f in files] == [3, 4]  # header + rows
     (logged,) = data.artifacts
     assert logged.metadata["references"][0]["uri"] == "s3://bucket/data"
+
+
+def test_swanlab_config_set_and_wandb_artifact_save(tmp_path):
+    import unilog as wandb
+
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    art = wandb.Artifact("model", type="model")
+    art.add_file(str(model))
+    with pytest.raises(unilog.ArtifactError, match="save\\(\\) logs to the current run, and "
+                                                   "there is none"):
+        art.save()
+    run = wandb.init(project="p", config={"lr": 0.1}, mode="offline")
+    wandb.config.set("batch_size", 32)  # SwanLab's config.set
+    assert art.save() is art and art.ref == "model:v0" and art.logged
+    wandb.finish()
+    data = unilog.read_run(run.dir)
+    assert data.config == {"lr": 0.1, "batch_size": 32}
+    assert [a.ref for a in data.artifacts] == ["model:v0"]
+
+
+def test_define_metric_summaries_reach_every_backend(recorded, tmp_path):
+    import unilog as wandb
+
+    run = wandb.init(project="p", mode="offline", backends={"recorder": {"label": "dm"}})
+    wandb.define_metric("val/*", summary="min")
+    wandb.define_metric("val/loss", summary="max,mean")  # adds up, as W&B's
+    wandb.define_metric("loss", summary="max")
+    wandb.define_metric("loss", summary="first", overwrite=True)  # starts over
+    wandb.define_metric("acc", step_metric="epoch", summary="best", goal="maximize")
+    wandb.define_metric("epoch")  # recorded only: no summary asked for
+    for step, (loss, acc) in enumerate([(0.9, 0.5), (0.4, 0.8), (0.6, 0.7)]):
+        wandb.log({"val/loss": loss, "acc": acc, "loss": loss, "epoch": step})
+    wandb.finish()
+    expected = {"val/loss": {"min": 0.4, "max": 0.9, "mean": pytest.approx(19 / 30)},
+                "acc": {"best": 0.8}, "loss": {"first": 0.9}}
+    assert recorded["dm"]["summary"] == expected  # a backend got it before closing
+    data = unilog.read_run(run.dir)
+    assert data.summary["val/loss"]["min"] == 0.4 and data.summary["acc"] == {"best": 0.8}
+    assert [m["name"] for m in data.manifest["metrics"]] == ["val/*", "val/loss", "loss",
+                                                             "loss", "acc", "epoch"]
+    assert data.manifest["metrics"][4]["step_metric"] == "epoch"
+    for bad, rule in ((dict(summary="median"), "not one of"), (dict(summary="best"), "needs goal"),
+                      (dict(goal="up"), "goal must be")):
+        with pytest.raises(unilog.ConfigError, match=rule):
+            unilog.init(project="p", mode="offline").define_metric("x", **bad)
+    unilog.finish()

@@ -64,6 +64,7 @@ __all__ = [
     "__version__",
     "agent",
     "config",
+    "define_metric",
     "finish",
     "hookimpl",
     "import_run",
@@ -209,6 +210,11 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         trial.run = new
     _code.capture(new, save_code, patterns)  # after the run exists: a code artifact
     return new
+
+
+def define_metric(name: str, step_metric: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """``run.define_metric`` on the current run (W&B's ``wandb.define_metric``)."""
+    return _current_run().define_metric(name, step_metric, **kwargs)
 
 
 def _current_run() -> Run:

@@ -181,6 +181,10 @@ class Config:
         """The value of ``key``, or ``default`` when it is missing."""
         return self._wrap(self._data[key]) if key in self._data else default
 
+    def set(self, key: str, value: Any) -> None:
+        """``config[key] = value``, as SwanLab's ``config.set``."""
+        self.update({key: value})
+
     def __setattr__(self, name: str, value: Any) -> None:
         self.update({name: value})
 

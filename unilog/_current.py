@@ -107,7 +107,7 @@ CREDENTIALS = {"wandb": "WANDB_API_KEY", "swanlab": "SWANLAB_API_KEY",
 
 
 def login(key: str | None = None, *, backends: Any = None, mode: str | None = None,
-          **_ignored: Any) -> bool:
+          api_key: str | None = None, **_ignored: Any) -> bool:
     """``wandb.login()`` / ``swanlab.login()`` for unilog: credentials stay each
     backend's own; nothing is stored and nothing reaches the network.
 
@@ -116,10 +116,11 @@ def login(key: str | None = None, *, backends: Any = None, mode: str | None = No
     that needs an API key has one (wandb: ``WANDB_API_KEY`` or ``~/.netrc``;
     SwanLab: ``SWANLAB_API_KEY``; Neptune: ``NEPTUNE_API_TOKEN``), else False with
     one warning naming each backend and its variable. ``key`` is set, for this
-    process only, as the API key of the backends named that need one. Other
-    keywords of wandb's and SwanLab's ``login`` (``relogin``, ``host``...) are
-    accepted and ignored.
+    process only, as the API key of the backends named that need one
+    (``api_key``: SwanLab's name for it). Other keywords of wandb's and SwanLab's
+    ``login`` (``relogin``, ``host``...) are accepted and ignored.
     """
+    key = key if key is not None else api_key
     from unilog._settings import parse_backends, resolve_mode
 
     mode = resolve_mode(mode)

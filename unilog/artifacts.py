@@ -204,6 +204,21 @@ class Artifact:
             metadata["references"] = list(self._references)
         return list(self._staged), metadata
 
+    def save(self) -> Artifact:
+        """Log this built artifact to the current run (``unilog.run``), as W&B's
+        ``artifact.save()`` does inside a run; returns it, now the stored version.
+
+        :raises ArtifactError: when there is no current run (W&B would start one:
+            call ``unilog.init()`` first, or ``run.log_artifact(artifact)``)."""
+        import unilog
+
+        if unilog.run is None:
+            raise ArtifactError(f"artifact {self.name!r}: save() logs to the current run, "
+                                "and there is none: call unilog.init() first, or "
+                                "run.log_artifact(artifact)")
+        unilog.run.log_artifact(self)
+        return self
+
     def become(self, stored: Artifact) -> None:
         """Take on the stored version's fields (this artifact is now that version)."""
         for key in ("version", "aliases", "metadata", "digest", "files", "run_dir",
@@ -476,7 +491,8 @@ def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> A
     ``ref`` is ``"name[:alias]"``; ``"<run_id>/name[:alias]"`` (pinned to a run of
     this project: that run's version or an ArtifactError, never another run's);
     ``"<project>/name[:alias]"`` (the newest matching version among that
-    project's runs, as W&B's ``project/name:alias``), when no run of this
+    project's runs, as W&B's ``project/name:alias``; this run's own project
+    too), when no run of this
     project has that id (both: an ArtifactError asking for the exact form); or
     ``"<project>/<run_id>/name[:alias]"``. Unpinned, the current run wins;
     otherwise the matching version with the newest ``created`` among the other
@@ -505,8 +521,8 @@ def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> A
                       if s is not None and s.run_dir.name == run_id]
         root = Path(project_dir).parent if project_dir is not None else None
         project = root / run_id if root is not None else None
-        is_project = (project is not None and project.is_dir()
-                      and project.resolve() != Path(project_dir).resolve())
+        # This run's own project counts too: W&B code writes f"{project}/model:latest".
+        is_project = project is not None and project.is_dir()
         if in_project and is_project:
             raise ArtifactError(
                 f"artifact reference {ref!r} names both run {run_id!r} of this project and "

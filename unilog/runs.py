@@ -130,6 +130,7 @@ class Run:
         self._should_stop = False
         self._stop_seen = False  # should_stop was read as True: the trial obeyed it
         self._quiet = False  # no closing lines (a run written by an importer)
+        self._metric_definitions: list[dict[str, Any]] = []  # define_metric's
         if self._disabled:
             self.dir = None  # a disabled run writes nothing
             return
@@ -380,6 +381,49 @@ class Run:
             with self._lock:
                 self._hook.unilog_dispatch_summary(summary=redact(values))
 
+    # -- metric definitions ------------------------------------------------------
+
+    def define_metric(self, name: str, step_metric: str | None = None, *,
+                      summary: str | None = None, goal: str | None = None,
+                      hidden: bool | None = None, step_sync: bool | None = None,
+                      overwrite: bool | None = None) -> dict[str, Any]:
+        """W&B's ``define_metric``: ``summary="min"`` (also ``max``, ``mean``,
+        ``first``, ``last``, ``best`` with ``goal``, comma-separated) makes the
+        run's summary hold ``{key: {"min": ...}}`` for each key ``name`` matches (a
+        glob: ``"val/*"``), computed at ``finish`` from the local record and sent
+        to every backend. Definitions of one key add up, as W&B's do, unless
+        ``overwrite=True``. The other keywords are recorded in ``run.json``
+        (``metrics``) only (see :mod:`unilog._metrics`). Returns the definition."""
+        from unilog import _metrics
+
+        found = _metrics.definition(name, step_metric, summary, goal, hidden=hidden,
+                                    step_sync=step_sync, overwrite=overwrite)
+        if self._disabled:
+            return found
+        with self._lock:
+            self._metric_definitions.append(found)
+            self._manifest.update(metrics=list(self._metric_definitions))
+        return found
+
+    def _send_metric_summaries(self, timeout: float) -> None:
+        """The summaries ``define_metric`` asked for, once the local record holds
+        every row: to every backend, before they close."""
+        from unilog import _metrics
+
+        if not any(d["summary"] for d in self._metric_definitions):
+            return
+        local = [m for m in self._dispatcher.members if settings.LOCAL_RECORD in m.names]
+        barriers = [(m, c) for m in local if (c := m.barrier(timeout)) is not None]
+        self._dispatcher.wait_flush(barriers, timeout)
+        try:
+            values = _metrics.summaries(self._metric_definitions, self.dir)
+        except (OSError, ValueError) as exc:  # a damaged record: the run still ends
+            self._policy.report(settings.LOCAL_RECORD, exc, "define_metric summary")
+            return
+        if values:
+            with self._lock:
+                self._hook.unilog_dispatch_summary(summary=values)
+
     # -- tags -------------------------------------------------------------------
 
     @property
@@ -582,6 +626,7 @@ class Run:
                 return {}
             self._commit()
         timeout = settings.finish_timeout() if timeout is None else timeout
+        self._send_metric_summaries(timeout)
         report = self._dispatcher.close(status, exit_code, timeout)
         totals = _add_counts(self._settings.previous.get("totals")
                              or self._settings.previous.get("backends") or {}, report)
