@@ -339,3 +339,35 @@ def test_define_metric_summaries_reach_every_backend(recorded, tmp_path):
         with pytest.raises(unilog.ConfigError, match=rule):
             unilog.init(project="p", mode="offline").define_metric("x", **bad)
     unilog.finish()
+
+
+def test_a_list_of_images_is_logged_one_key_per_image(recorded):
+    import numpy as np
+
+    import unilog as wandb
+
+    run = wandb.init(project="p", mode="offline",
+                     backends={"recorder": {"label": "gallery", "media": ["image"]}})
+    images = [wandb.Image(np.full((4, 4, 3), i / 3), caption=f"c{i}") for i in range(3)]
+    wandb.log({"examples": images, "loss": 0.5})
+    with pytest.warns(unilog.UnilogWarning, match="'mixed'"):  # a list of anything else
+        wandb.log({"mixed": [images[0], 1.0]})
+    wandb.finish()
+    data = unilog.read_run(run.dir)
+    assert [k for k in ("examples/0", "examples/1", "examples/2") if data.series(k)] == [
+        "examples/0", "examples/1", "examples/2"]
+    (step, row), *_ = recorded["gallery"]["rows"]
+    assert (step, sorted(row)) == (0, ["examples/0", "examples/1", "examples/2", "loss"])
+
+
+def test_an_image_in_a_table_cell_is_said_not_silently_dropped():
+    import numpy as np
+
+    from unilog import media
+
+    media._MEDIA_CELL_WARNED.discard("image")
+    with pytest.warns(unilog.UnilogWarning, match="Image in a Table cell: tables keep plain "
+                                                  "cells"):
+        table = unilog.Table(columns=["img", "label"],
+                             data=[[unilog.Image(np.zeros((2, 2))), "cat"]])
+    assert table.rows[0][1] == "cat" and table.rows[0][0].startswith("Image(")

@@ -63,6 +63,13 @@ def flatten(data: Mapping[str, Any], issues: Issues) -> dict[str, Any]:
     return out
 
 
+def _all_media(values: list | tuple) -> bool:
+    """True for a non-empty list of media values (images, histograms...)."""
+    from unilog.media import Media
+
+    return bool(values) and all(isinstance(v, Media) for v in values)
+
+
 def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Issues) -> None:
     errors = issues.errors
     for key, value in data.items():
@@ -86,6 +93,14 @@ def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Iss
                 )
             else:
                 _flatten_into(value, full + "/", depth + 1, out, issues)
+        elif (kind is list or kind is tuple) and _all_media(value):
+            # W&B's and SwanLab's gallery, {"examples": [Image, ...]}: key/0, key/1...
+            if depth + 1 >= MAX_DEPTH:
+                errors.append(
+                    InvalidValue(full, f"nesting deeper than {MAX_DEPTH} levels is refused"))
+            else:
+                _flatten_into({str(i): item for i, item in enumerate(value)}, full + "/",
+                              depth + 1, out, issues)
         else:
             try:
                 converted = normalize_value(value)

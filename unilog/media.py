@@ -366,7 +366,8 @@ class Table(Media):
 
     Cells are kept as str, int, float, bool or None: numpy scalars become their
     Python value, a DataFrame's missing values (NaN, NA, NaT) become None,
-    anything else becomes ``str(cell)``. Without ``columns``, columns are named
+    anything else becomes ``str(cell)`` (an Image in a cell, as W&B's prediction
+    tables hold, too: with one warning per process saying so). Without ``columns``, columns are named
     ``c0``, ``c1``...
     A DataFrame's index is not kept (``reset_index()`` first to keep it).
     """
@@ -636,7 +637,26 @@ def _cell(cell: Any) -> Any:
         cell = cell.item()  # numpy scalar -> its Python value (datetime64 -> datetime)
     if cell is None or isinstance(cell, (str, bool, int, float)):
         return cell
+    if isinstance(cell, Media):  # W&B's prediction tables hold images: not kept, said once
+        _warn_media_cell(cell)
     return str(cell)
+
+
+_MEDIA_CELL_WARNED: set[str] = set()
+
+
+def _warn_media_cell(cell: Media) -> None:
+    if cell.kind in _MEDIA_CELL_WARNED:
+        return
+    _MEDIA_CELL_WARNED.add(cell.kind)
+    import warnings
+
+    from unilog.errors import UnilogWarning
+
+    warnings.warn(f"{type(cell).__name__} in a Table cell: tables keep plain cells, so it "
+                  f"is stored as its description ({cell!r}); log the "
+                  f"{type(cell).__name__.lower()}s under keys of their own (a list of them "
+                  "is logged as key/0, key/1...)", UnilogWarning, stacklevel=4)
 
 
 def _md_line(cells: list) -> str:
