@@ -232,3 +232,19 @@ def test_files_stay_in_the_run_directory_from_another_cwd_and_in_forked_children
     assert len(folders) == 2  # the parent's and the forked child's (neptune's own layout)
     written = "".join(p.read_text() for f in folders for p in f.glob("data-*.log"))
     assert '"path": ["child", "x"]' in written and '"path": ["parent", "x"]' in written
+
+
+def test_a_key_neptune_refuses_costs_only_that_key_and_nothing_twice():
+    """``a`` beside ``a/b`` (a field and a namespace of the same path): Neptune
+    refuses the later one; unilog resends the batch split, and the points the
+    first try stored are not stored again."""
+    run = unilog.init(project="nep", backends=["neptune"], mode="offline",
+                      isolation="thread")
+    for step in range(3):
+        run.log({"x": float(step), "a": 1.0} if step == 0 else
+                {"x": float(step), "a/b": 2.0} if step == 1 else {"x": float(step)})
+    report = run.finish()
+    got = read_neptune(run.dir)["series"]
+    assert got["x"] == [(0, 0.0), (1, 1.0), (2, 2.0)]  # each point once
+    assert got["a"] == [(0, 1.0)] and "a/b" not in got
+    assert report["neptune"]["failed_values"] == 1

@@ -127,6 +127,7 @@ class NeptuneBackend(Backend):
         self._params: dict[str, Any] = {}  # parameters already sent
         self._nonfinite_warned = False
         self._last_step = 0
+        self._stored_steps: dict[str, int] = {}  # each key's last step stored (log_rows)
 
     def import_sdk(self, run: RunInfo) -> None:
         """neptune, with the retry bounds it reads at import set first."""
@@ -210,12 +211,20 @@ class NeptuneBackend(Backend):
     # -- rows -------------------------------------------------------------------
 
     def log_rows(self, rows: list[Row]) -> None:
-        """Numbers batched per key (one ``extend`` each); media appended in order."""
+        """Numbers batched per key (one ``extend`` each); media appended in order.
+
+        A key Neptune refuses (a path that is also a namespace: ``a`` beside
+        ``a/b``) fails this call after other keys were stored; unilog then sends
+        the rows again, split. Points at or below a key's last stored step are
+        skipped, so a retry stores each point once."""
         series: dict[str, tuple[list[float], list[int], list[float]]] = {}
         dropped = 0
+        stored = self._stored_steps
         for row in rows:
             self._last_step = row.step
             for key, value in row.values.items():
+                if stored.get(key, -1) >= row.step:  # stored by an earlier try of this batch
+                    continue
                 if isinstance(value, (int, float)):
                     value = _as_float(value)
                     if not math.isfinite(value):
@@ -227,8 +236,10 @@ class NeptuneBackend(Backend):
                     times.append(row.time)
                 else:
                     self._log_media(key, value, row)
+                    stored[key] = row.step
         for key, (values, steps, times) in series.items():
             self.neptune_run[key].extend(values, steps=steps, timestamps=times)
+            stored[key] = steps[-1]
         if dropped and not self._nonfinite_warned:
             self._nonfinite_warned = True
             logger.warning("unilog backend 'neptune': Neptune cannot store NaN or inf; such "
