@@ -219,8 +219,17 @@ def test_wandb_and_swanlab_init_keywords_are_taken(tmp_path):
     swanlab.finish()
     with pytest.raises(unilog.ConfigError, match="both name= and experiment_name="):
         unilog.init(name="a", experiment_name="b")
-    with pytest.raises(TypeError, match="unexpected keyword argument 'anonymous'"):
-        unilog.init(anonymous="allow")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'antonymous'"):
+        unilog.init(antonymous="allow")  # a typo is not taken
+    run = unilog.init(project="p", config={"lr": 0.1, "seed": 3, "data_dir": "/x"},
+                      config_exclude_keys=["data_dir"], anonymous="allow",
+                      allow_val_change=True, settings={"x": 1}, mode="offline")
+    assert run.config.as_dict() == {"lr": 0.1, "seed": 3}
+    run.finish()
+    run = unilog.init(project="p", config={"lr": 0.1, "seed": 3}, mode="offline",
+                      config_include_keys=["lr"])
+    assert run.config.as_dict() == {"lr": 0.1}
+    run.finish()
     with pytest.raises(unilog.ConfigError, match="reinit must be one of"):
         unilog.init(reinit="sometimes")
     with pytest.raises(unilog.ConfigError, match="mode must be one of .*dryrun.*not 'shared'"):
@@ -365,9 +374,54 @@ def test_an_image_in_a_table_cell_is_said_not_silently_dropped():
 
     from unilog import media
 
-    media._MEDIA_CELL_WARNED.discard("image")
+    media._WARNED.discard("cell-image")
     with pytest.warns(unilog.UnilogWarning, match="Image in a Table cell: tables keep plain "
                                                   "cells"):
         table = unilog.Table(columns=["img", "label"],
                              data=[[unilog.Image(np.zeros((2, 2))), "cat"]])
     assert table.rows[0][1] == "cat" and table.rows[0][0].startswith("Image(")
+
+
+def test_wandb_and_swanlab_media_keywords_are_taken():
+    import numpy as np
+
+    from unilog import media
+
+    pixels = np.zeros((4, 4, 3))
+    image = unilog.Image(pixels, caption="c", mode="RGB", file_type="png", size=32)
+    assert image.caption == "c" and len(image.png_bytes()) > 0
+    media._WARNED.discard("overlays")
+    with pytest.warns(unilog.UnilogWarning, match="overlays are not kept"):
+        unilog.Image(pixels, masks={"pred": {"mask_data": np.zeros((4, 4))}})
+    assert unilog.Histogram(sequence=[1.0, 2.0, 2.5]).to_json()["count"] == 3
+    table = unilog.Table(columns=["a"], rows=[[1], [2]], allow_mixed_types=True)
+    assert table.rows == [[1], [2]]
+    with pytest.raises(ValueError, match="data or rows"):
+        unilog.Table(columns=["a"], data=[[1]], rows=[[2]])
+
+
+def test_watch_logs_parameter_and_gradient_histograms_every_log_freq_steps():
+    torch = pytest.importorskip("torch")
+
+    import unilog as wandb
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = wandb.init(project="p", mode="offline")
+    wandb.watch(model, log="all", log_freq=2)  # W&B's PyTorch tutorial
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss = model(torch.randn(8, 3)).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        wandb.log({"loss": loss})
+    wandb.finish()
+    model(torch.randn(2, 3)).sum().backward()  # after finish: the hooks are gone, no warning
+    data = unilog.read_run(run.dir)
+    for key in ("parameters/0.weight", "parameters/2.bias", "gradients/0.weight",
+                "gradients/2.bias"):
+        assert [step for step, _ in data.series(key)] == [0, 2, 4], key
+    with pytest.raises(unilog.ConfigError, match="log=...\\) must be"):
+        unilog.init(project="p", mode="offline").watch(model, log="weights")
+    unilog.finish()

@@ -79,7 +79,9 @@ __all__ = [
     "summary",
     "sweep",
     "sync",
+    "unwatch",
     "use_artifact",
+    "watch",
 ]
 
 #: The current run: the one the latest ``init`` returned, until it finishes.
@@ -174,7 +176,12 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         current (unilog's own way; wandb returns the current run in a script);
         "create_new": a concurrent run, the current one stays current;
         "finish_previous" (or True): finish the current run first;
-        "return_previous" (or False): return the current run. Any other keyword
+        "return_previous" (or False): return the current run;
+        ``config_include_keys``/``config_exclude_keys`` keep only (or leave out)
+        those top-level config keys. Keywords of their clients that change
+        nothing logged (``allow_val_change``, ``anonymous``, ``settings``,
+        ``sync_tensorboard``, SwanLab's ``color``, ``public``, ``callbacks``...:
+        ``unilog._current.IGNORED``) are taken and ignored. Any other keyword
         is a TypeError. ``mode`` and ``resume`` take wandb's and SwanLab's values
         too ("dryrun", "cloud", "local"; True, "auto", "never").
     :raises BackendNotFound: for an unknown backend name.
@@ -215,6 +222,17 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
 def define_metric(name: str, step_metric: str | None = None, **kwargs: Any) -> dict[str, Any]:
     """``run.define_metric`` on the current run (W&B's ``wandb.define_metric``)."""
     return _current_run().define_metric(name, step_metric, **kwargs)
+
+
+def watch(models: Any, criterion: Any = None, log: str | None = "gradients",
+          log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> None:
+    """``run.watch`` on the current run (W&B's ``wandb.watch``)."""
+    _current_run().watch(models, criterion, log, log_freq, idx, log_graph)
+
+
+def unwatch(models: Any = None) -> None:
+    """``run.unwatch`` on the current run."""
+    _current_run().unwatch(models)
 
 
 def _current_run() -> Run:

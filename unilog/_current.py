@@ -157,6 +157,12 @@ def _has_credentials(backend: str) -> bool:
 #: is SwanLab 0.10's spelling, ``logdir`` the older one).
 RENAMED = {"experiment_name": "name", "description": "notes", "logdir": "dir",
            "log_dir": "dir"}
+#: W&B's and SwanLab's ``init`` keywords taken and ignored: each sets something of
+#: that tracker's own client (its UI, login, console capture) that unilog has no
+#: counterpart for, and none changes what is logged.
+IGNORED = frozenset({"allow_val_change", "anonymous", "settings", "force", "magic",
+                     "monitor_gym", "sync_tensorboard", "tensorboard", "color", "public",
+                     "callbacks", "load"})
 #: W&B's ``reinit`` values (booleans are its older spelling of the last two).
 REINIT = (None, "default", "create_new", "finish_previous", "return_previous", True, False)
 
@@ -172,8 +178,12 @@ def init_keywords(given: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, d
     """
     from unilog.errors import ConfigError
 
-    kwargs = dict(kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k not in IGNORED}
     reinit = kwargs.pop("reinit", None)
+    include = kwargs.pop("config_include_keys", None)
+    exclude = kwargs.pop("config_exclude_keys", None)
+    if include is not None or exclude is not None:
+        given["config"] = _filtered(given.get("config"), include, exclude)
     options = {"job_type": kwargs.pop("job_type", None),
                "workspace": kwargs.pop("workspace", None)}
     for alias, own in RENAMED.items():
@@ -191,6 +201,28 @@ def init_keywords(given: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, d
         raise ConfigError(f"reinit must be one of {', '.join(map(repr, REINIT))} "
                           f"(as wandb's), not {reinit!r}")
     return reinit, options
+
+
+def _filtered(config: Any, include: Any, exclude: Any) -> Any:
+    """W&B's ``config_include_keys``/``config_exclude_keys``: the config with only
+    (or without) those top-level keys."""
+    from unilog._config import to_plain
+    from unilog.errors import ConfigError
+
+    if include is not None and exclude is not None:
+        raise ConfigError("init got config_include_keys and config_exclude_keys: pass one")
+    if config is None:
+        return None
+    plain = to_plain(config)
+    if not isinstance(plain, dict):
+        return config
+    for keys, name in ((include, "config_include_keys"), (exclude, "config_exclude_keys")):
+        if keys is not None and (isinstance(keys, str) or not all(isinstance(k, str)
+                                                                  for k in keys)):
+            raise ConfigError(f"{name} must be a list of config keys (str), not {keys!r}")
+    if include is not None:
+        return {k: v for k, v in plain.items() if k in set(include)}
+    return {k: v for k, v in plain.items() if k not in set(exclude)}
 
 
 def reinit_policy(reinit: Any) -> str:

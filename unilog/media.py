@@ -99,12 +99,24 @@ class Image(Media):
     tensors as ``CxHxW`` (each library's own convention). Floats are taken to be
     in ``[0, 1]``, integers in ``[0, 255]``; both are clipped. A path must name
     an existing PNG or JPEG file.
+
+    W&B's and SwanLab's other keywords are taken, so their calls run unchanged:
+    ``mode``, ``file_type``, ``size`` and ``grouping`` (presentation: the image
+    is stored as given, PNG), and ``masks``, ``boxes`` and ``classes``
+    (overlays, which no unilog backend stores: one warning per process says
+    they were left out).
     """
 
     kind = "image"
     suffix = ".png"
 
-    def __init__(self, data: Any, caption: str | None = None):
+    def __init__(self, data: Any, caption: str | None = None, *, mode: Any = None,
+                 file_type: Any = None, size: Any = None, grouping: Any = None,
+                 masks: Any = None, boxes: Any = None, classes: Any = None):
+        if masks is not None or boxes is not None or classes is not None:
+            _warn_once("overlays", "Image(masks=, boxes=, classes=): overlays are not kept by "
+                       "unilog; the image is logged without them (log a mask as an Image of "
+                       "its own)")
         if caption is not None and not isinstance(caption, str):
             raise TypeError(f"an image caption must be a str or None, not {type(caption).__name__}")
         self.caption = caption
@@ -248,8 +260,13 @@ class Histogram(Media):
     suffix = ".json"
 
     def __init__(
-        self, values: Any = None, *, num_bins: int = 64, np_histogram: tuple | None = None
+        self, values: Any = None, *, num_bins: int = 64, np_histogram: tuple | None = None,
+        sequence: Any = None
     ):
+        if sequence is not None:  # W&B's name for the values
+            if values is not None:
+                raise ValueError("give a Histogram values or sequence (W&B's name), not both")
+            values = sequence
         if (values is None) == (np_histogram is None):
             raise ValueError("Histogram needs exactly one of values or np_histogram")
         if not (isinstance(num_bins, int) and not isinstance(num_bins, bool)) or not (
@@ -380,7 +397,17 @@ class Table(Media):
         columns: list[str] | None = None,
         data: list[list] | None = None,
         dataframe: Any = None,
+        *,
+        rows: list[list] | None = None,
+        allow_mixed_types: bool | None = None,
+        log_mode: str | None = None,
     ):
+        # W&B's spellings: rows= is data=; allow_mixed_types and log_mode are taken
+        # and ignored (cells are always mixed; every log of a table is whole).
+        if rows is not None:
+            if data is not None:
+                raise ValueError("give a Table data or rows (W&B's name), not both")
+            data = rows
         if dataframe is not None:
             if columns is not None or data is not None:
                 raise ValueError("give a Table either columns and data, or a dataframe, not both")
@@ -642,21 +669,27 @@ def _cell(cell: Any) -> Any:
     return str(cell)
 
 
-_MEDIA_CELL_WARNED: set[str] = set()
+#: What :func:`_warn_once` has said in this process.
+_WARNED: set[str] = set()
 
 
-def _warn_media_cell(cell: Media) -> None:
-    if cell.kind in _MEDIA_CELL_WARNED:
+def _warn_once(topic: str, message: str) -> None:
+    """A UnilogWarning about ``topic``, once per process (media are made in loops)."""
+    if topic in _WARNED:
         return
-    _MEDIA_CELL_WARNED.add(cell.kind)
+    _WARNED.add(topic)
     import warnings
 
     from unilog.errors import UnilogWarning
 
-    warnings.warn(f"{type(cell).__name__} in a Table cell: tables keep plain cells, so it "
-                  f"is stored as its description ({cell!r}); log the "
-                  f"{type(cell).__name__.lower()}s under keys of their own (a list of them "
-                  "is logged as key/0, key/1...)", UnilogWarning, stacklevel=4)
+    warnings.warn(message, UnilogWarning, stacklevel=4)
+
+
+def _warn_media_cell(cell: Media) -> None:
+    _warn_once(f"cell-{cell.kind}", f"{type(cell).__name__} in a Table cell: tables keep "
+               f"plain cells, so it is stored as its description ({cell!r}); log the "
+               f"{type(cell).__name__.lower()}s under keys of their own (a list of them is "
+               "logged as key/0, key/1...)")
 
 
 def _md_line(cells: list) -> str:

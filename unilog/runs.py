@@ -131,6 +131,7 @@ class Run:
         self._stop_seen = False  # should_stop was read as True: the trial obeyed it
         self._quiet = False  # no closing lines (a run written by an importer)
         self._metric_definitions: list[dict[str, Any]] = []  # define_metric's
+        self._watches: list[Any] = []  # watch()'s hooks, taken off at finish
         if self._disabled:
             self.dir = None  # a disabled run writes nothing
             return
@@ -381,6 +382,31 @@ class Run:
             with self._lock:
                 self._hook.unilog_dispatch_summary(summary=redact(values))
 
+    # -- watching a model --------------------------------------------------------
+
+    def watch(self, models: Any, criterion: Any = None, log: str | None = "gradients",
+              log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> None:
+        """W&B's ``watch``: histograms of a torch model's parameters and/or gradients
+        (``log``: "gradients", "parameters", "all" or None) every ``log_freq``
+        training steps, as ``parameters/<name>`` and ``gradients/<name>`` (with
+        several models, ``<i>/`` before them). See :mod:`unilog._watch`."""
+        from unilog import _watch
+
+        _watch.check(log, log_freq)
+        models = list(models) if isinstance(models, (list, tuple)) else [models]
+        for i, model in enumerate(models):
+            prefix = f"{i if idx is None else idx + i}/" if len(models) > 1 else ""
+            self._watches.append(_watch.Watch(self, model, log, log_freq, prefix))
+
+    def unwatch(self, models: Any = None) -> None:
+        """Take ``watch``'s hooks off ``models`` (default: every watched model)."""
+        chosen = (None if models is None
+                  else list(models) if isinstance(models, (list, tuple)) else [models])
+        for watch in list(self._watches):
+            if chosen is None or any(watch.model is m for m in chosen):
+                watch.remove()
+                self._watches.remove(watch)
+
     # -- metric definitions ------------------------------------------------------
 
     def define_metric(self, name: str, step_metric: str | None = None, *,
@@ -608,6 +634,7 @@ class Run:
         with self._finish_lock:
             if self._report is not None:
                 return self._report
+            self.unwatch()  # a model outlives its run: no hook may log to a finished one
             status = status or ("finished" if exit_code == 0 else "failed")
             if status not in STATUSES:
                 raise UnilogError(f"status must be one of {STATUSES}, not {status!r}")
