@@ -258,3 +258,9 @@ def test_the_package_config_ships_every_package_of_the_source_tree():
                for top in ("unilog", "unilog_plugins") for p in (REPO / top).rglob("__init__.py")}
     assert shipped == in_tree
     assert {"unilog.importers", "unilog.compat.neptune"} <= shipped
+
+
+def test_python_dash_m_unilog_is_the_unilog_command():
+    proc = subprocess.run([sys.executable, "-m", "unilog", "--version"], capture_output=True,
+                          text=True, timeout=60, env=subprocess_env())
+    assert proc.returncode == 0 and proc.stdout.startswith("unilog "), proc.stderr

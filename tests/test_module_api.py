@@ -174,6 +174,8 @@ def test_project_references_resolve_exactly_or_fail_clearly(tmp_path):
     consumer.log_artifact(weights, name="model", type="model")
     # this run's own project, as W&B code writes it: f"{project}/model:latest"
     assert consumer.use_artifact("finetune/model:latest").run_id == "cons1"
+    # W&B's entity/project/name:alias, as its Usage tab copies it
+    assert consumer.use_artifact("my-team/pretrain/model:best").run_id == "prod1"
     consumer.finish()
     # A run of this project named like another project: the short form is ambiguous.
     clash = unilog.init(project="finetune", id="pretrain")

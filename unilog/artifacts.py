@@ -494,7 +494,8 @@ def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> A
     project's runs, as W&B's ``project/name:alias``; this run's own project
     too), when no run of this
     project has that id (both: an ArtifactError asking for the exact form); or
-    ``"<project>/<run_id>/name[:alias]"``. Unpinned, the current run wins;
+    ``"<project>/<run_id>/name[:alias]"``, or W&B's ``"<entity>/<project>/name[:alias]"``
+    when the first part names no project here and the second does. Unpinned, the current run wins;
     otherwise the matching version with the newest ``created`` among the other
     runs of the project.
     """
@@ -510,6 +511,13 @@ def find_artifact(ref: str, run_dir: Path | None, project_dir: Path | None) -> A
                                 f"{ref!r}: {ARTIFACT_NAME_RULE}")
     if len(parts) == 3:  # project/run/name: that project's run, exactly
         root = Path(project_dir).parent if project_dir is not None else None
+        if (root is not None and not (root / parts[0]).is_dir()
+                and (root / parts[1]).is_dir()):
+            # W&B's entity/project/name:alias (what its "Usage" tab copies): the
+            # entity names no project here, the project does
+            project = root / parts[1]
+            return _newest(ref, name, alias, _other_stores(None, project),
+                           f"in project {parts[1]!r} ({project})")
         return _pinned(ref, name, alias, parts[1], None,
                        _other_stores(None, root / parts[0] if root is not None else None),
                        root / parts[0] if root is not None else None)
