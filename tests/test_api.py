@@ -306,7 +306,7 @@ def test_all_is_complete_and_sorted():
                "hookspecs", "plugins", "annotations", "importlib", "TYPE_CHECKING",
                "Any", "cli", "testing",
                # optional integrations: attributes only once another test imported them
-               "hydra", "lightning", "sweeps", "importers"}
+               "hydra", "lightning", "sweeps", "importers", "compat"}
     assert public - set(unilog.__all__) - modules == set()
 
 

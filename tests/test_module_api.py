@@ -345,11 +345,12 @@ def test_define_metric_summaries_reach_every_backend(recorded, tmp_path):
     assert [m["name"] for m in data.manifest["metrics"]] == ["val/*", "val/loss", "loss",
                                                              "loss", "acc", "epoch"]
     assert data.manifest["metrics"][4]["step_metric"] == "epoch"
+    checked = unilog.init(project="p", mode="offline")
     for bad, rule in ((dict(summary="median"), "not one of"), (dict(summary="best"), "needs goal"),
                       (dict(goal="up"), "goal must be")):
         with pytest.raises(unilog.ConfigError, match=rule):
-            unilog.init(project="p", mode="offline").define_metric("x", **bad)
-    unilog.finish()
+            checked.define_metric("x", **bad)
+    checked.finish()
 
 
 def test_a_list_of_images_is_logged_one_key_per_image(recorded):
