@@ -74,8 +74,8 @@ def test_a_wandb_group_maps_wandbs_keys_and_names_an_unknown_one(monkeypatch):
     monkeypatch.setenv("UNILOG_BACKENDS", "csv,tensorboard")  # the user's choice wins
     assert "backends" not in unilog.hydra.settings_from_hydra(cfg)
     bad = OmegaConf.create({"wandb": {"project": "p", "anonymous": "allow", "log_model": True}})
-    with pytest.raises(unilog.ConfigError, match=r"wandb\.anonymous is not a unilog\.init "
-                                                 r"setting.*job_type"):
+    with pytest.raises(unilog.ConfigError, match=r"wandb\.anonymous, wandb\.log_model are not "
+                                                 r"a unilog\.init setting.*job_type"):
         unilog.hydra.settings_from_hydra(bad)
     # a logger node is unilog's own, and wins over a tracker's group
     both = OmegaConf.create({"logger": {"project": "mine"}, "wandb": {"project": "theirs"}})

@@ -87,8 +87,9 @@ def settings_from_hydra(cfg: Any, node: str | None = None) -> dict[str, Any]:
     allowed = INIT_KEYS + TRACKER_NODES.get(node, ())
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
-        raise ConfigError(f"{node}.{unknown[0]} is not a unilog.init setting; a {node!r} "
-                          f"node may hold only {', '.join(allowed)}")
+        named = ", ".join(f"{node}.{key}" for key in unknown)
+        raise ConfigError(f"{named} {'is' if len(unknown) == 1 else 'are'} not a unilog.init "
+                          f"setting; a {node!r} node may hold only {', '.join(allowed)}")
     settings = {k: v for k, v in settings.items() if v is not None}
     if node in TRACKER_NODES and "backends" not in settings and not os.environ.get(
             "UNILOG_BACKENDS"):
