@@ -6,13 +6,13 @@ from pathlib import Path
 
 
 def read_neptune(run_dir: Path) -> dict:
-    """{"config": {flat key: str(value)}, "series": {key: [(step, float)]}, "artifacts": {"name:vN": {relpath: sha256}}, "tags": set[str]} replayed from the offline operation log(s) ``<run_dir>/neptune/offline/run__*/data-*.log`` (one JSON operation a line; a last line cut by a crash is ignored)."""
+    """{"config": {flat key: str(value)}, "series": {key: [(step, float)]}, "artifacts": {"name:vN": {relpath: sha256}}, "tags": set[str], "name": str | None, "description": str | None (the last value assigned)} replayed from the offline operation log(s) ``<run_dir>/neptune/offline/run__*/data-*.log`` (one JSON operation a line; a last line cut by a crash is ignored)."""
     import base64
     import hashlib
     import json
 
     folders = sorted((Path(run_dir) / "neptune" / "offline").glob("run__*"))
-    config, series, tags, files, uploads = {}, {}, set(), {}, {}
+    config, series, tags, files, uploads, system = {}, {}, set(), {}, {}, {}
     for folder in folders:
         logs = sorted(folder.glob("data-*.log"), key=lambda p: int(p.stem.split("-")[1]))
         for log in logs:
@@ -28,6 +28,9 @@ def read_neptune(run_dir: Path) -> dict:
                 elif kind == "LogFloats":
                     series.setdefault(key, []).extend(
                         (v["step"], v["value"]) for v in op["values"])
+                elif kind == "AssignString" and path in (["sys", "name"],
+                                                         ["sys", "description"]):
+                    system[path[1]] = op["value"]
                 elif kind == "AddStrings" and path == ["sys", "tags"]:
                     tags.update(op["values"])
                 elif kind == "UploadFile":
@@ -46,4 +49,5 @@ def read_neptune(run_dir: Path) -> dict:
             artifacts.setdefault(ref, {})["/".join(parts[4:])] = hashlib.sha256(
                 data).hexdigest()
     return {"config": config, "series": series, "artifacts": artifacts, "tags": tags,
-            "images": files, "uploads": uploads}
+            "images": files, "uploads": uploads, "name": system.get("name"),
+            "description": system.get("description")}

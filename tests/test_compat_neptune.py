@@ -204,6 +204,10 @@ def test_assignments_go_to_config_or_summary_and_fetch_reads_them():
     assert run["model/depth"].fetch() == 3 and run["parameters/optim/name"].fetch() == "adam"
     assert run["sys/name"].fetch() == "n" and run["sys/description"].fetch() == "d"
     assert run["sys/id"].fetch() == run.unilog_run.id and run["sys/tags"].fetch() == {"one"}
+    run["sys/name"] = "renamed"  # the unilog run's name and notes: run.json, every backend
+    run["sys/description"].assign("about")
+    assert (run.unilog_run.name, run.unilog_run.notes) == ("renamed", "about")
+    assert run["sys/name"].fetch() == "renamed" and run["sys/description"].fetch() == "about"
     run["s"].append(1.0)
     assert run.exists("s") and run.exists("eval/f1") and not run.exists("nothing")
     with pytest.raises(neptune.NotSupported, match=r"series: read it with unilog.read_run"):
@@ -212,6 +216,7 @@ def test_assignments_go_to_config_or_summary_and_fetch_reads_them():
         run["nothing"].fetch()
     run.stop()
     data = unilog.read_run(run.unilog_run.dir)
+    assert (data.manifest["name"], data.manifest["notes"]) == ("renamed", "about")
     assert data.summary["eval/f1"] == 0.5 and data.summary["model/depth"] == 3
     assert data.summary["np/score"] == 0.25
     assert data.config["model"] == {"name": "mlp"} and data.config["epochs"] == 10
@@ -235,8 +240,10 @@ def test_bad_fields_name_the_path_and_lose_nothing_logged():
         run["parameters"] = {"img": File("x.png")}
     with pytest.raises(TypeError, match=r"run\['parameters'\] is the whole config"):
         run["parameters"] = "adam"
-    with pytest.raises(neptune.NotSupported, match=r"run\['sys/name'\].*cannot be renamed"):
-        run["sys/name"] = "new name"
+    with pytest.raises(neptune.NotSupported, match=r"run\['sys/id'\].*only sys/name and"):
+        run["sys/id"] = "other"
+    with pytest.raises(unilog.ConfigError, match="non-empty str"):
+        run["sys/name"] = ""
     with pytest.raises(FileNotFoundError, match=r"run\['ckpt'\].upload: no such file"):
         run["ckpt"].upload("missing.pt")
     with pytest.raises(FileNotFoundError, match="matches no file"):

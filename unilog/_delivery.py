@@ -164,7 +164,8 @@ class BackendAdapter:
         self.counts.done += n
 
     def deliver(self, kind: str, payload: Any) -> None:
-        """Deliver the config, summary values, the run's tags or an artifact (or note
+        """Deliver the config, summary values, the run's tags, its name and notes
+        (``description``: a ``(name, notes)`` pair) or an artifact (or note
         a ``gap``: rows lost before they reached this worker)."""
         if kind == "gap":
             if self.ledger is not None:
@@ -178,8 +179,10 @@ class BackendAdapter:
             self.counts.skipped += 1
         else:
             method = {"config": self.backend.log_config, "summary": self.backend.log_summary,
-                      "tags": self.backend.set_tags, "artifact": self.backend.log_artifact}[kind]
-            if self._call(kind, method, payload):
+                      "tags": self.backend.set_tags, "description": self.backend.describe,
+                      "artifact": self.backend.log_artifact}[kind]
+            args = payload if kind == "description" else (payload,)
+            if self._call(kind, method, *args):
                 self.counts.delivered += 1
                 if self.ledger is not None:
                     self.ledger.stored(kind, payload)

@@ -305,6 +305,11 @@ class RecordHooks:
         self.put_record(("tags", tuple(tags)))
 
     @hookimpl
+    def unilog_dispatch_description(self, name: str, notes: str | None) -> None:
+        """Queue the run's name and notes (never raises)."""
+        self.put_record(("description", (name, notes)))
+
+    @hookimpl
     def unilog_dispatch_artifact(self, artifact: Any) -> None:
         """Queue an artifact (never raises)."""
         self.put_record(("artifact", artifact))
@@ -339,7 +344,7 @@ class BackendWorker(RecordHooks, Worker):
             self.put(row)
 
     def put_record(self, record: tuple[str, Any]) -> None:
-        """Queue a config, summary, tags or artifact record (never raises)."""
+        """Queue a config, summary, tags, description or artifact record (never raises)."""
         self.put(record)
 
     def _note_gap(self) -> None:

@@ -207,6 +207,8 @@ class Host:
                 hook.unilog_dispatch_summary(summary=record[1])
             elif record[0] == "tags":
                 hook.unilog_dispatch_tags(tags=record[1])
+            elif record[0] == "description":
+                hook.unilog_dispatch_description(name=record[1][0], notes=record[1][1])
             elif record[0] == "gap":  # records were dropped before the child got them
                 for member in dispatcher.members:
                     member.put_record(record)

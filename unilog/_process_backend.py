@@ -111,6 +111,10 @@ class ProcessBackend(Backend):
         """Forwarded."""
         self._ask("set_tags", tuple(tags))
 
+    def describe(self, name: str, notes: str | None) -> None:
+        """Forwarded."""
+        self._ask("describe", name, notes)
+
     def log_artifact(self, artifact: Any) -> None:
         """Forwarded (the files are read from the run directory by the child)."""
         self._ask("log_artifact", artifact)

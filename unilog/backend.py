@@ -4,8 +4,8 @@ A backend is a subclass of :class:`Backend` registered by a plugin through the
 ``unilog_register_backends`` hook. The core creates it with the user's options
 as keywords, then calls its methods **only on that backend's own worker
 thread**, in order: ``open`` once, then any of ``log_rows``/``log_config``/
-``log_summary``/``set_tags``/``log_artifact``/``flush``, then ``close`` once. A
-method may raise: the worker catches it and applies the run's ``on_error`` policy.
+``log_summary``/``set_tags``/``describe``/``log_artifact``/``flush``, then
+``close`` once. A method may raise: the worker catches it and applies the run's ``on_error`` policy.
 
 Before a backend sees a row, the core has already adapted it to the
 backend's :class:`Capabilities`: keys follow its :class:`KeyRule`, media types
@@ -331,6 +331,13 @@ class Backend:
         Called between the rows logged before and after the change. The default
         does nothing: a backend whose store cannot change a run's tags keeps the
         ones it was opened with (``unilog sync`` opens a backend with the final tags)."""
+
+    def describe(self, name: str, notes: str | None) -> None:
+        """The run's name or notes changed (``run.name = ...``, ``run.notes = ...``):
+        ``name`` and ``notes`` are both current values (``notes`` may be None).
+        Called between the rows logged before and after the change. The default
+        does nothing: a backend whose store cannot rename a run keeps the name and
+        notes it was opened with (``unilog sync`` opens a backend with the final ones)."""
 
     def log_artifact(self, artifact: Artifact) -> None:
         """Store an artifact (its files are already in the run directory)."""

@@ -114,6 +114,17 @@ def unilog_dispatch_tags(tags: tuple[str, ...]) -> None:
 
 
 @hookspec
+def unilog_dispatch_description(name: str, notes: str | None) -> None:
+    """Hand the run's name and notes to every backend after ``run.name = ...`` or
+    ``run.notes = ...`` changed one of them.
+
+    Both are the current values (``notes`` may be None). Queued in order with the
+    rows, so a backend gets them between the rows logged before and after the
+    change. Must not raise.
+    """
+
+
+@hookspec
 def unilog_dispatch_artifact(artifact: Artifact) -> None:
     """Hand a stored artifact to every backend. Must not raise."""
 

@@ -104,11 +104,11 @@ class Run:
 
     def __init__(self, s: settings.Settings):
         self.id = s.id
-        self.name = s.name
+        self._name: str = s.name
         self.project = s.project
         self.group = s.group
         self._tags: tuple[str, ...] = tuple(s.tags)
-        self.notes = s.notes
+        self._notes: str | None = s.notes
         self.mode = s.mode
         #: True when this run continues one that existed (``resume=``).
         self.resumed = s.resumed
@@ -508,6 +508,64 @@ class Run:
             except OSError as exc:  # a full disk: the backends still get the tags
                 self._policy.report(settings.LOCAL_RECORD, exc, "add_tags")
             self._hook.unilog_dispatch_tags(tags=self._tags)
+
+    # -- name and notes -----------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The run's display name. Assignable after ``init``, as wandb's
+        ``run.name = "..."`` is: a non-empty str (else a ConfigError), written to
+        ``run.json`` and sent to every backend (docs/logging.md, *Name and notes*)."""
+        return self._name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"run.name = ...: a run's name must be a non-empty str, not "
+                              f"{type(name).__name__} {name!r}")
+        self._describe("name", name, self._notes)
+
+    @property
+    def notes(self) -> str | None:
+        """The run's notes (a description), or None. Assignable after ``init``, as
+        wandb's ``run.notes = "..."`` is: a str or None (else a ConfigError),
+        written to ``run.json`` and sent to every backend (docs/logging.md)."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, notes: str | None) -> None:
+        if notes is not None and not isinstance(notes, str):
+            raise ConfigError(f"run.notes = ...: a run's notes must be a str or None, not "
+                              f"{type(notes).__name__} {notes!r}")
+        self._describe("notes", self._name, notes)
+
+    def _describe(self, what: str, name: str, notes: str | None) -> None:
+        """Set the run's name and notes: into ``run.json`` at once and to every
+        backend, in order with the rows logged before and after
+        (:meth:`unilog.Backend.describe` gets both; what each backend makes of
+        them: docs/backends.md). On a disabled run only the attribute changes.
+        After ``finish``, or in a forked child, it is ignored with one warning."""
+        if self._forked:  # the run is the parent's: a child changes nothing of it
+            self._warn_once("fork", f"run.{what}", f"run {self.id} belongs to the process "
+                            f"that forked this one: run.{what} = ... in a forked child is "
+                            "ignored")
+            return
+        if self._disabled:
+            self._name, self._notes = name, notes
+            return
+        with self._lock:
+            if self._finished:
+                self._warn_once("finished", f"run.{what}", f"run.{what} = ... after finish() "
+                                f"is ignored: the run keeps its {what}")
+                return
+            if (name, notes) == (self._name, self._notes):
+                return
+            self._name, self._notes = name, notes
+            try:
+                self._manifest.update(name=name, notes=notes)
+            except OSError as exc:  # a full disk: the backends still get them
+                self._policy.report(settings.LOCAL_RECORD, exc, f"run.{what}")
+            self._hook.unilog_dispatch_description(name=name, notes=notes)
 
     def _after_finish(self, what: str) -> bool:
         """True (with a one-time warning) when the run has already finished."""

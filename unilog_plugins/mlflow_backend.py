@@ -243,6 +243,13 @@ class MLflowBackend(MLflowArtifacts, Backend):
         self._tags_sent = list(tags)
         self._raise_collisions()
 
+    def describe(self, name: str, notes: str | None) -> None:
+        """The run renamed or its notes changed: the tags ``mlflow.runName`` and
+        ``mlflow.note.content`` (empty when the notes are None), as MLflow's UI sets them."""
+        if self._client is None:
+            return
+        self._set_tags({"mlflow.runName": name, "mlflow.note.content": notes or ""})
+
     def _collision(self, what: str, first: str, second: str, name: str,
                    kept_in: str = "the local record has it") -> None:
         self._collisions.append(f"{what} {first!r} and {second!r} both become {name!r}: "

@@ -42,7 +42,8 @@ What goes where:
   so the core keeps it as a file in the local record;
 - config: ``parameters/<a>/<b>`` (bool/int/float/str as such, anything else as
   ``str(value)``); tags ``sys/tags`` (tags added later: ``sys/tags.add``); notes
-  ``sys/description``; name ``sys/name``; group ``sys/group_tags``;
+  ``sys/description``; name ``sys/name`` (both set again when changed later:
+  ``run.name = ...``, ``run.notes = ...``); group ``sys/group_tags``;
   ``unilog/run_id``, ``unilog/project``, ``unilog/dir``;
 - ``run.summary``: ``summary/<key>`` (numbers as floats, others as JSON text);
 - artifacts: the files at ``artifacts/<name>/v<N>/files/<path>`` (an upload of the
@@ -277,6 +278,11 @@ class NeptuneBackend(Backend):
         if new:
             self.neptune_run["sys/tags"].add(new)
             self._tags.update(new)
+
+    def describe(self, name: str, notes: str | None) -> None:
+        """``sys/name`` and ``sys/description`` (empty when the notes are None)."""
+        self.neptune_run["sys/name"] = name
+        self.neptune_run["sys/description"] = notes or ""
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         """``summary/<key>``: numbers as floats, anything else as JSON text."""

@@ -27,7 +27,10 @@ What goes where:
   SwanLab 0.10.3 cannot change a run's tags later (its run object has no tags
   API and its record stream holds them only in the start record), so tags added
   with ``run.add_tags`` do not reach a live SwanLab run (``set_tags`` is the
-  base class's no-op); ``unilog sync --to swanlab`` opens a run with all of them;
+  base class's no-op); ``unilog sync --to swanlab`` opens a run with all of them.
+  Likewise a name or notes changed later (``run.name = ...``): SwanLab 0.10.3's
+  run has a read-only ``name`` and no description API, so ``describe`` is the
+  base class's no-op (``unilog sync --to swanlab`` opens a run with the final ones);
 - ``run.summary``: numbers as scalars ``summary/<key>`` at the latest step,
   anything else as text ``summary/<key>``;
 - artifacts: each version's files COPIED to ``files/artifacts/<name>/v<N>/``

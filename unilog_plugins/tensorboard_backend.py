@@ -31,6 +31,8 @@ What goes where, at unilog's step and the row's wall time:
 - name, project, group, notes, tags: text ``run/<field>`` at step 0 (tags as a
   one-column table); tags added later (``run.add_tags``): text ``run/tags`` again,
   all of the run's tags, at the latest step (the last ``run/tags`` event is the set);
+  a name or notes changed later (``run.name = ...``): text ``run/name`` and
+  ``run/notes`` again at the latest step (the last event is the value);
 - ``run.summary``: scalars or text under ``summary/<key>`` at the latest step;
 - artifacts: TensorBoard has no artifact store, so each version is recorded as
   text ``artifacts/<name>`` (JSON: version, type, aliases, digest, each file's
@@ -190,6 +192,7 @@ class TensorBoardBackend(Backend):
         if logdir is not None and not isinstance(logdir, (str, os.PathLike)):
             raise TypeError(f"logdir must be a path or None, not {type(logdir).__name__}")
         self.logdir_option = logdir
+        self._notes_written = False  # a run/notes event was written (describe)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -237,11 +240,21 @@ class TensorBoardBackend(Backend):
                                        ("group", run.group), ("notes", run.notes)) if value]
         if run.tags:
             values.append(self._text_value("run/tags", list(run.tags)))
+        self._notes_written = bool(run.notes)
         self._add(values, step=0, wall_time=run.start_time or time.time())
 
     def set_tags(self, tags: tuple[str, ...]) -> None:
         """Text ``run/tags`` again with all of the run's tags, at the latest step."""
         self._add([self._text_value("run/tags", list(tags))])
+
+    def describe(self, name: str, notes: str | None) -> None:
+        """Text ``run/name`` and ``run/notes`` again, at the latest step (notes that
+        became None: an empty ``run/notes``, if any was written before)."""
+        values = [self._text_value("run/name", name)]
+        if notes or self._notes_written:
+            values.append(self._text_value("run/notes", notes or ""))
+            self._notes_written = True
+        self._add(values)
 
     def flush(self) -> None:
         """Write the hparams if they changed and push buffered events to the file."""

@@ -253,6 +253,12 @@ class WandbBackend(Backend):
         """Set the wandb run's tags to all of the run's tags (wandb's ``run.tags = ...``)."""
         self._wb.tags = tuple(_tags(tags) or ())
 
+    def describe(self, name: str, notes: str | None) -> None:
+        """Rename the wandb run and set its notes (wandb's ``run.name = ...``,
+        ``run.notes = ...``)."""
+        self._wb.name = name
+        self._wb.notes = notes
+
     def log_artifact(self, artifact: Any) -> None:
         """A ``wandb.Artifact`` of the run directory's blobs, logged with the aliases."""
         logged = self._wandb.Artifact(

@@ -120,7 +120,7 @@ class Recorder(Backend):
             key_rule=KeyRule(allowed=allowed, max_length=max_length),
         )
         RECORDED[label] = self.data = {"rows": [], "config": [], "summary": {}, "artifacts": [],
-                                       "tags": [], "open": None, "close": None, "flushes": 0,
+                                       "tags": [], "description": [], "open": None, "close": None, "flushes": 0,
                                        "refuse_keys": self.refuse_keys}
 
     def open(self, run):
@@ -151,6 +151,10 @@ class Recorder(Backend):
     def set_tags(self, tags):
         """Kept as (rows received before them, the tags): the tests check the order."""
         self.data["tags"].append((len(self.data["rows"]), tuple(tags)))
+
+    def describe(self, name, notes):
+        """Kept as (rows received before them, name, notes), like the tags."""
+        self.data["description"].append((len(self.data["rows"]), name, notes))
 
     def log_artifact(self, artifact):
         self.data["artifacts"].append(artifact)

@@ -26,7 +26,9 @@ Where each field goes (the full table, with the reasons, is docs/compat-neptune.
   that row already: then the row is sent and a new one begins. With ``step=``
   the value goes to that row, by unilog's step rules (steps never go back);
 - ``.upload(file)`` / ``.upload_files(globs)``: one artifact named after the path;
-- ``run["sys/tags"].add(tags)``: the run's tags (see :meth:`Handler.add`).
+- ``run["sys/tags"].add(tags)``: the run's tags (see :meth:`Handler.add`);
+  ``run["sys/name"] = x`` / ``run["sys/description"] = y``: the unilog run's
+  ``name`` / ``notes`` (sent to every backend).
 
 Importing this module imports no tracker SDK, numpy, torch or matplotlib.
 """

@@ -30,6 +30,7 @@ from unilog.compat.neptune._options import (
 )
 from unilog.compat.neptune._values import (
     _PARAMETERS,
+    _DESCRIBED,
     _SYSTEM,
     _check_path,
     _check_step,
@@ -195,6 +196,9 @@ class Run:
             self.wait()
 
     def _assign(self, path: str, value: Any) -> None:
+        if path in _DESCRIBED:  # the run's name or notes: to run.json and every backend
+            setattr(self._run, _DESCRIBED[path], value)
+            return
         _check_writable(path)
         if isinstance(value, File):
             self._store_file(path, value)

@@ -37,14 +37,19 @@ def _is_parameter(path: str) -> bool:
     return path == _PARAMETERS or path.startswith(_PARAMETERS + "/")
 
 
+#: The ``sys/`` fields ``run[path] = x`` sets: the unilog run's attribute of each.
+_DESCRIBED = {f"{_SYSTEM}/name": "name", f"{_SYSTEM}/description": "notes"}
+
+
 def _check_writable(path: str) -> None:
-    """``sys/`` holds what unilog sets; only ``sys/tags`` takes ``add``."""
+    """``sys/`` holds what unilog sets; only ``sys/tags`` takes ``add``, and only
+    ``sys/name``/``sys/description`` take ``=`` (checked before this)."""
     if _is_system(path):
         raise NotSupported(
             f"run[{path!r}]: the sys/ fields are the unilog run's own (id, name, "
             "description, tags), set by init_run(name=, description=, tags=); "
-            "a unilog run cannot be renamed once started. Tags can be added with "
-            "run['sys/tags'].add(...)")
+            "of them only sys/name and sys/description can be assigned "
+            "(run['sys/name'] = 'x') and tags added (run['sys/tags'].add(...))")
 
 
 def _system_field(run: Any, path: str) -> Any:
