@@ -86,21 +86,17 @@ def _flatten_into(data: Mapping, prefix: str, depth: int, out: dict, issues: Iss
                 issues.nonfinite.append(full)
         elif kind is int:
             out[full] = value
-        elif isinstance(value, Mapping):
+        elif isinstance(value, Mapping) or ((kind is list or kind is tuple)
+                                            and _all_media(value)):
+            if not isinstance(value, Mapping):
+                # W&B's and SwanLab's gallery, {"examples": [Image, ...]}: key/0, key/1...
+                value = {str(i): item for i, item in enumerate(value)}
             if depth + 1 >= MAX_DEPTH:
                 errors.append(
                     InvalidValue(full, f"nesting deeper than {MAX_DEPTH} levels is refused")
                 )
             else:
                 _flatten_into(value, full + "/", depth + 1, out, issues)
-        elif (kind is list or kind is tuple) and _all_media(value):
-            # W&B's and SwanLab's gallery, {"examples": [Image, ...]}: key/0, key/1...
-            if depth + 1 >= MAX_DEPTH:
-                errors.append(
-                    InvalidValue(full, f"nesting deeper than {MAX_DEPTH} levels is refused"))
-            else:
-                _flatten_into({str(i): item for i, item in enumerate(value)}, full + "/",
-                              depth + 1, out, issues)
         else:
             try:
                 converted = normalize_value(value)

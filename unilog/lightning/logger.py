@@ -41,6 +41,8 @@ import unilog
 from unilog import _settings as settings
 from unilog._config import to_plain
 from unilog.errors import ConfigError, UnilogError
+# Imports neither hydra nor omegaconf: both answer "not under Hydra" unless the app runs it.
+from unilog.hydra import hydra_names, log_hydra_config
 from unilog.lightning.checkpoints import CHECKPOINT_MODES, CheckpointLogger
 
 #: Lightning's status names, mapped to unilog's ``(status, exit_code)``.
@@ -97,11 +99,11 @@ class UnilogLogger(Logger):
         self._dir = settings.resolve_dir(dir)
         self._id = str(id or settings.new_run_id())
         self._disabled = settings.resolve_mode(mode) == "disabled"
-        hydra_names = _hydra_names()  # a multirun's group and the job's overrides
-        self._init_kwargs = dict(project=self._project, name=name or hydra_names.get("name"),
+        job = hydra_names()  # under Hydra: a multirun's group, the job's overrides
+        self._init_kwargs = dict(project=self._project, name=name or job.get("name"),
                                  config=config, backends=backends, dir=str(self._dir),
                                  tags=tags, notes=notes,
-                                 group=group or hydra_names.get("group"), mode=mode,
+                                 group=group or job.get("group"), mode=mode,
                                  id=self._id, on_error=on_error, isolation=isolation,
                                  save_code=save_code, source_files=source_files,
                                  entity=entity)
@@ -179,9 +181,7 @@ class UnilogLogger(Logger):
         resume = "allow" if self._may_exist else self._resume
         self._run = unilog.init(**self._init_kwargs, resume=resume,
                                 rank_zero_only=False)  # Lightning decides the rank
-        if not self._run.resumed and "hydra" in sys.modules:
-            from unilog.hydra import log_hydra_config
-
+        if not self._run.resumed:
             log_hydra_config(self._run)  # the job's .hydra/ folder, as unilog.hydra.init
         self._may_exist = True  # from now on, every start continues this run
         self._fresh = True
@@ -287,17 +287,6 @@ class UnilogLogger(Logger):
         state = self.__dict__.copy()
         state["_run"] = None
         return state
-
-
-def _hydra_names() -> dict[str, str]:
-    """The ``group`` and ``name`` a running Hydra job implies (``unilog.hydra``'s
-    rule: a multirun's sweep is a group, a job is named after its overrides);
-    empty outside Hydra. Hydra is not imported by this check."""
-    if "hydra" not in sys.modules:
-        return {}
-    from unilog.hydra import hydra_names
-
-    return hydra_names()
 
 
 def _contained(new: Any, current: Any) -> bool:
